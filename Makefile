@@ -1,0 +1,42 @@
+# iGot — `make run` starts the standalone server, `make test` runs every check on real infrastructure.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint infra infra-down bench venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Standalone mode: every service in one process, SQLite under IGOT_DATA_DIR, http://127.0.0.1:8080
+run: $(STAMP)
+	IGOT_LOG_FORMAT=$${IGOT_LOG_FORMAT:-console} $(VENV)/bin/igot standalone
+
+## RabbitMQ and the MongoDB-compatible server, installed when missing and started when stopped
+infra: $(STAMP)
+	bash scripts/infra.sh up
+
+infra-down:
+	bash scripts/infra.sh down
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## The whole suite: lint, then unit, contract, integration and end-to-end tests
+test: infra lint
+	$(PY) -m pytest
+
+## Throughput and latency of push ingress in both modes, against a bare aiohttp baseline
+bench: infra
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,205 @@
+"""The `igot` command: run the servers, and administer users, indexes and parked messages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from igot.indexes import ALL_INDEXES
+from igot.runtime import SERVICE_NAMES, Mode, create_app, declare_topology, open_bus, open_store
+from services.auth import accounts
+from shared.envelope import ApiError
+from shared.logs import configure_logging
+from shared.settings import Settings
+from shared.store import Store
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _serve(
+    settings: Settings, *, mode: Mode, services: list[str], host: str | None, port: int | None
+) -> None:
+    app = create_app(settings, mode=mode, services=services)
+    web.run_app(
+        app,
+        host=host or settings.http_host,
+        port=port if port is not None else settings.http_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=30.0,
+    )
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    store = open_store(settings, settings.mode)
+    try:
+        await store.ensure_indexes(ALL_INDEXES)
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def _user_create(settings: Settings, args: argparse.Namespace) -> int:
+    user = asyncio.run(_with_store(settings, lambda store: accounts.create_user(store, args.email)))
+    if args.json:
+        _out(json.dumps({"id": user.id, "key": user.key, "email": user.email}))
+    else:
+        _out(f"user {user.email} created\npush key: {user.key}")
+        _out(f"try: curl {settings.public_url}/{user.key}/hello")
+    return 0
+
+
+def _login_code(settings: Settings, args: argparse.Namespace) -> int:
+    code = asyncio.run(
+        _with_store(
+            settings,
+            lambda store: accounts.issue_login_code(
+                store, args.email, ttl_seconds=settings.login_code_ttl_seconds
+            ),
+        )
+    )
+    minutes = settings.login_code_ttl_seconds // 60
+    _out(json.dumps({"code": code}) if args.json else f"{code}  (valid {minutes} minutes)")
+    return 0
+
+
+async def _push(args: argparse.Namespace, settings: Settings) -> int:
+    server = (args.server or settings.public_url).rstrip("/")
+    payload = {"content": args.content, "title": args.title or "", "url": args.url or ""}
+    async with (
+        ClientSession(timeout=ClientTimeout(total=30)) as session,
+        session.post(f"{server}/{args.key}", json=payload) as response,
+    ):
+        answer = await response.json(content_type=None)
+    _out(json.dumps(answer, ensure_ascii=False))
+    return 0 if answer.get("ret") == 0 else 1
+
+
+def _migrate(settings: Settings) -> int:
+    async def run() -> None:
+        await _with_store(settings, lambda store: asyncio.sleep(0))
+        if settings.mode == "distributed":
+            bus = open_bus(settings, "distributed")
+            await bus.start()
+            try:
+                await declare_topology(bus)
+            finally:
+                await bus.stop()
+
+    asyncio.run(run())
+    _out(
+        f"indexes ensured ({len(ALL_INDEXES)})"
+        + (" and queues declared" if settings.mode == "distributed" else "")
+    )
+    return 0
+
+
+def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.mode != "distributed":
+        _out(
+            "parked messages live in RabbitMQ: set IGOT_MODE=distributed (standalone re-drives them at start)"
+        )
+        return 2
+
+    async def run() -> int:
+        bus = open_bus(settings, "distributed")
+        await bus.start()
+        try:
+            if args.action == "replay":
+                count = await bus.replay(args.queue, limit=args.limit)
+                _out(f"replayed {count} message(s) to {args.queue}")
+                return 0
+            for parked in await bus.parked(args.queue, limit=args.limit or 100):
+                _out(
+                    json.dumps(
+                        {
+                            "routing_key": parked.routing_key,
+                            "error": parked.error,
+                            "body": parked.body.decode(),
+                        }
+                    )
+                )
+            return 0
+        finally:
+            await bus.stop()
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="igot", description="iGot push aggregation platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    standalone = commands.add_parser(
+        "standalone", help="every service in one process (SQLite, in-process bus)"
+    )
+    standalone.add_argument("--host")
+    standalone.add_argument("--port", type=int)
+
+    serve = commands.add_parser("serve", help="one service on RabbitMQ and MongoDB")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create a user and their fixed push key")
+    create.add_argument("--email", required=True)
+    create.add_argument("--json", action="store_true")
+    code = user.add_parser("login-code", help="issue a 5-character login code (valid 5 minutes)")
+    code.add_argument("email")
+    code.add_argument("--json", action="store_true")
+
+    push = commands.add_parser("push", help="send a push through a running server")
+    push.add_argument("key")
+    push.add_argument("content")
+    push.add_argument("--title")
+    push.add_argument("--url")
+    push.add_argument("--server", help="server URL (default IGOT_PUBLIC_URL)")
+
+    commands.add_parser("migrate", help="create indexes (and declare queues in distributed mode)")
+
+    dlq = commands.add_parser("dlq", help="inspect or replay parked (dead-lettered) messages")
+    dlq.add_argument("action", choices=("list", "replay"))
+    dlq.add_argument("--queue", default="dispatcher.accepted")
+    dlq.add_argument("--limit", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        if args.command == "standalone":
+            _serve(settings, mode="standalone", services=list(SERVICE_NAMES), host=args.host, port=args.port)
+            return 0
+        if args.command == "serve":
+            _serve(settings, mode="distributed", services=[args.service], host=args.host, port=args.port)
+            return 0
+        if args.command == "user":
+            return (
+                _user_create(settings, args) if args.user_command == "create" else _login_code(settings, args)
+            )
+        if args.command == "push":
+            return asyncio.run(_push(args, settings))
+        if args.command == "migrate":
+            return _migrate(settings)
+        return _dlq(settings, args)
+    except ApiError as error:
+        sys.stderr.write(f"igot: {error.reason}\n")
+        return 1
+    except (ClientError, OSError) as error:
+        sys.stderr.write(f"igot: {error}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The dispatcher's bus handlers: thin, each takes one validated bus message."""

@@ -1,0 +1,42 @@
+"""The gateway: push ingress, the client API over the inbox, and the outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.gateway.ingress import Ingress
+from services.gateway.key_cache import KeyCache
+from services.gateway.keys import INGRESS
+from services.gateway.outbox import OutboxRelay, PublishedMarker
+from services.gateway.routes import ingress, messages
+from shared.web import BUS, SETTINGS, STORE
+
+
+async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, store, bus = app[SETTINGS], app[STORE], app[BUS]
+    marker = PublishedMarker(store)
+    relay = OutboxRelay(
+        store,
+        bus,
+        grace_seconds=settings.outbox_grace_seconds,
+        interval_seconds=settings.outbox_interval_seconds,
+    )
+    app[INGRESS] = Ingress(store, bus, KeyCache(store), marker)
+    await marker.start()
+    await relay.start()
+    yield
+    await relay.stop()
+    await marker.stop()
+
+
+def install(app: web.Application) -> None:
+    """Add the gateway to an app whose store and bus contexts are already registered."""
+    app.cleanup_ctx.append(_outbox_ctx)
+    app.add_routes(messages.routes)
+
+
+def install_ingress(app: web.Application) -> None:
+    """The catch-all push routes go last, after every other service's routes."""
+    app.add_routes(ingress.routes)

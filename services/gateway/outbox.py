@@ -1,0 +1,121 @@
+"""The outbox: every accepted message is published at least once, whatever happens to the broker.
+
+`PublishedMarker` records confirmed publishes in batches (one store write per batch instead of one per
+message). `OutboxRelay` publishes what is still `accepted` after a grace period: the broker was down, the
+confirm timed out, or the gateway stopped between storing and publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from shared.bus import Bus, BusUnavailableError, PublishError
+from shared.bus.port import MESSAGE_HEADER
+from shared.data import messages
+from shared.ids import now_ms
+from shared.logs import get_logger
+from shared.store import Store, StoreError
+
+log = get_logger("igot.gateway.outbox")
+BATCH = 500
+
+
+class PublishedMarker:
+    def __init__(self, store: Store, *, interval_seconds: float = 0.1) -> None:
+        self._store = store
+        self._interval = interval_seconds
+        self._pending: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, message_id: str) -> None:
+        self._pending.append(message_id)
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            try:
+                await messages.mark_published_many(self._store, batch, now_ms())
+            except StoreError:
+                # Unmarked messages are only published once more by the relay; consumers are idempotent.
+                log.warning("could not mark published", count=len(batch))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="published-marker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        *,
+        grace_seconds: float,
+        interval_seconds: float,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._grace_ms = int(grace_seconds * 1000)
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if not self._bus.durable:
+            # The in-process bus lost whatever it held when the process stopped: route those again.
+            recovered = await messages.reset_unrouted(self._store)
+            if recovered:
+                log.info("re-publishing messages not routed before the last stop", count=recovered)
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def relay_once(self, *, grace_ms: int | None = None) -> int:
+        """Publish every message accepted before the grace period and not yet confirmed."""
+        cutoff = now_ms() - (self._grace_ms if grace_ms is None else grace_ms)
+        published = 0
+        while True:
+            pending = await messages.list_unpublished(self._store, accepted_before=cutoff, limit=BATCH)
+            if not pending:
+                return published
+            confirmed: list[str] = []
+            for doc in pending:
+                event = messages.to_event(doc)
+                try:
+                    await self._bus.publish(event, headers={MESSAGE_HEADER: event.message_id})
+                except (PublishError, BusUnavailableError) as error:
+                    log.warning("outbox relay cannot publish yet", error=str(error))
+                    await messages.mark_published_many(self._store, confirmed, now_ms())
+                    return published + len(confirmed)
+                confirmed.append(event.message_id)
+            await messages.mark_published_many(self._store, confirmed, now_ms())
+            published += len(confirmed)
+            if len(pending) < BATCH:
+                return published
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                count = await self.relay_once()
+                if count:
+                    log.info("outbox relay published", count=count)
+            except StoreError as error:
+                log.warning("outbox relay cannot read the store", error=str(error))
+            except Exception:
+                log.exception("outbox relay failed")
+            await asyncio.sleep(self._interval)

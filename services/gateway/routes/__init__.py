@@ -1,0 +1,1 @@
+"""The gateway's HTTP handlers: thin, they parse the request and call a use-case."""

@@ -1,0 +1,54 @@
+"""Push ingress: `GET /{key}/{content}`, `GET /{key}/{title}/{content}`, `POST /{key}` (JSON or form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.keys import INGRESS
+from services.gateway.push_fields import parse_push
+from shared.web import body_fields, json_envelope
+
+routes = web.RouteTableDef()
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _query_fields(request: web.Request) -> dict[str, Any]:
+    return {name: request.query.getone(name) for name in request.query}
+
+
+async def _accept(request: web.Request, fields: dict[str, Any]) -> web.Response:
+    push = parse_push(fields, idempotency_header=request.headers.get(IDEMPOTENCY_HEADER))
+    message_id = await request.app[INGRESS].accept(
+        request.match_info["key"], push, trace_id=request["trace_id"]
+    )
+    return json_envelope({"id": message_id})
+
+
+@routes.get("/{key}/{content}")
+async def push_content(request: web.Request) -> web.Response:
+    fields = _query_fields(request)
+    fields["content"] = request.match_info["content"]
+    return await _accept(request, fields)
+
+
+@routes.get("/{key}/{title}/{content}")
+async def push_title_content(request: web.Request) -> web.Response:
+    fields = _query_fields(request)
+    fields["title"] = request.match_info["title"]
+    fields["content"] = request.match_info["content"]
+    return await _accept(request, fields)
+
+
+@routes.get("/{key}")
+async def push_query(request: web.Request) -> web.Response:
+    return await _accept(request, _query_fields(request))
+
+
+@routes.post("/{key}")
+async def push_body(request: web.Request) -> web.Response:
+    fields = _query_fields(request)
+    fields.update(await body_fields(request))
+    return await _accept(request, fields)

@@ -1,0 +1,63 @@
+"""Client API over the inbox: list, detail (marks read), mark read."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway.inbox_view import render
+from shared.data import inbox
+from shared.envelope import invalid, not_found
+from shared.sessions import authenticate
+from shared.web import STORE, json_envelope, token_of
+
+routes = web.RouteTableDef()
+
+MAX_PAGE_SIZE = 50
+
+
+def _positive_int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"{name} must be a whole number") from None
+    if value < 1:
+        raise invalid(f"{name} must be at least 1")
+    return value
+
+
+@routes.get("/open/message/")
+@routes.get("/open/message")
+async def list_messages(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    user_id = await authenticate(store, token_of(request))
+    index = _positive_int(request, "index", 1)
+    size = _positive_int(request, "size", 20)
+    if size > MAX_PAGE_SIZE:
+        raise invalid(f"size must be at most {MAX_PAGE_SIZE}")
+    entries, count = await inbox.list_for_user(store, user_id, skip=(index - 1) * size, limit=size)
+    return json_envelope({"messages": [render(entry) for entry in entries], "count": count})
+
+
+@routes.get("/open/message/{id}")
+async def message_detail(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    user_id = await authenticate(store, token_of(request))
+    entry = await inbox.get_for_user(store, user_id, request.match_info["id"])
+    if entry is None:
+        raise not_found("no such message")
+    if not entry.get("read"):
+        await inbox.mark_read(store, user_id, entry["_id"])
+        entry["read"] = True
+    return json_envelope({"message": render(entry, with_delivery=True)})
+
+
+@routes.post("/open/message/{id}")
+async def mark_read(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    user_id = await authenticate(store, token_of(request))
+    if not await inbox.mark_read(store, user_id, request.match_info["id"]):
+        raise not_found("no such message")
+    return json_envelope()

@@ -1,0 +1,134 @@
+"""The bus port: topic publish/subscribe with acknowledgement, delayed retries and a parking queue.
+
+Semantics both adapters keep (proven by `tests/contract/test_bus_contract.py`):
+
+* `publish` returns only once the message is safely queued (publisher confirm on RabbitMQ) and raises
+  `PublishError` when it is not, including when no queue is bound to its routing key;
+* routing keys are `<type>.v<version>`; subscriptions bind topic patterns (`*` one word, `#` zero or more);
+* a consumer never acks by hand: the adapter validates the payload into the subscription's model, calls
+  the handler, acks when it returns; a `TransientError` (or any unexpected exception) is retried after
+  the next of the growing delays; after the last delay, or at once for `PermanentError` or a payload
+  that does not validate, the message is parked in the queue's parking queue (`<queue>.parked`), where
+  it can be listed and replayed. A retry returns to the failing queue only, never to other subscribers;
+* at most `prefetch` handlers of one subscription run at once; `stop` stops taking new messages and
+  waits for the handlers in flight;
+* headers `x-trace-id` and `x-message-id` travel with the message and are bound into the log context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.messages.base import BusMessage
+
+Handler = Callable[[Any], Awaitable[None]]
+
+TRACE_HEADER = "x-trace-id"
+MESSAGE_HEADER = "x-message-id"
+ATTEMPT_HEADER = "x-igot-attempt"
+ERROR_HEADER = "x-igot-error"
+# The routing key a message was published with; dead-lettering through a delay queue replaces it.
+ROUTING_KEY_HEADER = "x-igot-routing-key"
+
+
+class TransientError(Exception):
+    """The handler may succeed later: retry after a delay."""
+
+
+class PermanentError(Exception):
+    """Retrying cannot help: park the message now."""
+
+
+class PublishError(Exception):
+    """The bus did not take the message (unroutable, not confirmed, broker gone)."""
+
+
+class BusUnavailableError(Exception):
+    """The bus cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A named durable queue, the message models it accepts, and the handler that receives them.
+
+    `models` are every accepted type/version (N and N-1 during a rollout); their routing keys are bound
+    unless `routing_keys` names topic patterns explicitly.
+    """
+
+    queue: str
+    models: Sequence[type[BusMessage]]
+    handler: Handler
+    routing_keys: Sequence[str] = ()
+    prefetch: int | None = None
+    retry_delays: Sequence[float] | None = None
+
+    def bindings(self) -> tuple[str, ...]:
+        if self.routing_keys:
+            return tuple(self.routing_keys)
+        return tuple(model.routing_key_for() for model in self.models)
+
+    def model_for(self, payload: Mapping[str, Any]) -> type[BusMessage] | None:
+        for model in self.models:
+            if payload.get("type") == model.TYPE and payload.get("version") == model.VERSION:
+                return model
+        return None
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    queue: str
+    routing_key: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str:
+        return self.headers.get(ERROR_HEADER, "")
+
+
+class Bus(Protocol):
+    # False for the in-process bus: what it holds is lost with the process, so the outbox relay
+    # re-publishes unfinished messages at start.
+    durable: bool
+
+    async def start(self) -> None: ...
+
+    async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None: ...
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Declare the queue (with its retry and parking queues) and start consuming."""
+        ...
+
+    async def declare(self, subscription: Subscription) -> None:
+        """Declare the queue and bindings without consuming, so publishers never meet an unbound key."""
+        ...
+
+    async def parked(self, queue: str, *, limit: int = 100) -> list[ParkedMessage]: ...
+
+    async def replay(self, queue: str, *, limit: int | None = None) -> int:
+        """Move parked messages back to the queue with a fresh attempt count; return how many."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Cancel consumers, let handlers in flight finish, close connections."""
+        ...
+
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: words split on '.', `*` is exactly one word, `#` zero or more."""
+    return _match(pattern.split("."), routing_key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])

@@ -1,0 +1,43 @@
+"""structlog set-up: one event per line, JSON in production, readable in a terminal.
+
+Route and consumer entries bind `service`, `trace_id`, `message_id` (and `channel`) into contextvars, so
+every event below them carries those ids without passing them around.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+
+def configure_logging(log_format: str = "json", level: str = "info") -> None:
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any
+    if log_format == "console":
+        renderer = structlog.dev.ConsoleRenderer()
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[*shared_processors, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries (aiohttp, aio-pika, pymongo) log through the standard library: keep their warnings.
+    logging.basicConfig(
+        level=max(numeric_level, logging.WARNING),
+        stream=sys.stderr,
+        format="%(name)s %(levelname)s %(message)s",
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,38 @@
+"""Bus messages of the push family: what the gateway accepted, for the dispatcher (and later fan-out)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.messages.base import BusMessage
+
+
+class MessageBody(BaseModel):
+    """What the receiver sees; field names are the client API's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = ""
+    content: str
+    url: str = ""
+    automaticallyCopy: int = 1
+    copyText: str = ""
+
+
+class MessageAcceptedV1(BusMessage):
+    """A push was stored by the gateway for one user; deliver it to their inbox and push ways."""
+
+    type: Literal["message.accepted"] = "message.accepted"
+    version: Literal[1] = 1
+
+    message_id: str
+    user_id: str
+    key_kind: Literal["fixed", "temporary", "group", "app"] = "fixed"
+    app: str = "iGot"
+    source: str | None = None
+    topic: str | None = None
+    body: MessageBody
+    extra: str | None = None  # the sender's other fields, as a JSON text (never parsed as a query)
+    created_at: int  # epoch milliseconds

@@ -1,0 +1,62 @@
+"""One settings object for every process, read from `IGOT_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IGOT_", extra="ignore", frozen=True)
+
+    # Which store and bus the admin commands (`igot user`, `igot migrate`, `igot dlq`) use; the servers
+    # pick their own (`igot standalone` / `igot serve`).
+    mode: Literal["standalone", "distributed"] = "standalone"
+
+    # HTTP
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Standalone store
+    data_dir: Path = Path("./data")
+
+    # Distributed infrastructure
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    mongo_db: str = "igot"
+    bus_exchange: str = "igot"
+    bus_prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Growing delays (seconds) between tries of a failed bus message; after the last it is parked.
+    bus_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+
+    # Outbox relay: how long an accepted message may stay unconfirmed before the relay publishes it.
+    outbox_grace_seconds: float = Field(default=2.0, ge=0)
+    outbox_interval_seconds: float = Field(default=1.0, gt=0)
+
+    # Auth
+    token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    login_code_ttl_seconds: int = Field(default=300, ge=30)
+
+    # Channels (used by later delivery ways; every external endpoint is a setting)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "iGot <push@localhost>"
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    bark_server: str = "https://api.day.app"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_appid: str = ""
+    wechat_secret: SecretStr = SecretStr("")
+    wechat_template_id: str = ""
+    wechat_token: SecretStr = SecretStr("")
+    allow_private_targets: bool = False
+
+    # Logging
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

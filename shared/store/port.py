@@ -1,0 +1,134 @@
+"""The store port: a small document store that both adapters implement identically.
+
+The query and update language is a strict subset of MongoDB's, chosen so that the same calls run on real
+MongoDB, on the MongoDB-compatible server the tests use (no transactions, no TTL indexes, no `$lookup`)
+and on the embedded SQLite adapter:
+
+* documents are JSON-like dicts; `_id` is a string (generated when missing); keys never contain `.` and
+  never start with `$`; times are integers (epoch milliseconds) so that they compare the same everywhere;
+* filters: `{field: value}` equality (dotted paths reach into sub-documents), and per field the operators
+  `$eq $ne $in $nin $lt $lte $gt $gte $exists $regex` (`$options: "i"` allowed); `$and` / `$or` take a list
+  of filters. Equality with `None` matches a missing field too, as in MongoDB. Filter values are scalars
+  (no sub-document equality); `$lt`-style comparisons take a string or a number. Arrays are stored and
+  read whole: matching elements inside an array, or a path through an array, is not part of the subset;
+* updates: `$set $unset $inc $push $setOnInsert`; an upsert inserts the filter's top-level equality fields
+  plus the update (an upsert's filter may not use `$and`, `$or` or `$in`: servers seed from them
+  differently);
+* sort: a list of `(field, 1 | -1)`; a sorted field holds one type of value (or is null/missing);
+* unique indexes: every document has the indexed fields, as strings or numbers (MongoDB counts a missing
+  field as null, the test server and SQLite do not; SQLite indexes `true` as `1`);
+* atomicity: one document per call (`find_one_and_update` is the compare-and-set primitive). The test
+  server applies updates without isolation: there it only holds between callers of one `MongoStore`.
+
+Anything outside the subset raises `QueryError` in both adapters, so the adapters cannot drift apart
+silently; `tests/contract/test_store_contract.py` runs the same suite against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+Filter = Mapping[str, Any]
+Update = Mapping[str, Mapping[str, Any]]
+SortSpec = Sequence[tuple[str, int]]
+
+
+class StoreError(Exception):
+    """Base of every store failure."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or refused to work (network, disk): retry later."""
+
+
+class DuplicateKeyError(StoreError):
+    """An insert or upsert hit `_id` or a unique index."""
+
+
+class QueryError(StoreError, ValueError):
+    """A filter, update or document outside the supported subset."""
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    collection: str
+    fields: tuple[tuple[str, int], ...]
+    unique: bool = False
+
+    @property
+    def name(self) -> str:
+        return "_".join(f"{field.replace('.', '_')}_{direction}" for field, direction in self.fields)
+
+
+class Collection(Protocol):
+    name: str
+
+    async def insert_one(self, doc: Document) -> str:
+        """Insert and return the `_id`; raises `DuplicateKeyError`."""
+        ...
+
+    async def find_one(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None: ...
+
+    async def find(
+        self, filter: Filter, *, sort: SortSpec | None = None, skip: int = 0, limit: int = 0
+    ) -> list[Document]:
+        """`limit=0` means no limit."""
+        ...
+
+    async def count(self, filter: Filter) -> int: ...
+
+    async def update_one(self, filter: Filter, update: Update, *, upsert: bool = False) -> int:
+        """Return how many documents matched (0 or 1); an upsert that inserted returns 0."""
+        ...
+
+    async def update_many(self, filter: Filter, update: Update) -> int:
+        """Return how many documents matched."""
+        ...
+
+    async def find_one_and_update(
+        self,
+        filter: Filter,
+        update: Update,
+        *,
+        upsert: bool = False,
+        return_new: bool = True,
+        sort: SortSpec | None = None,
+    ) -> Document | None: ...
+
+    async def find_one_and_delete(
+        self, filter: Filter, *, sort: SortSpec | None = None
+    ) -> Document | None: ...
+
+    async def delete_one(self, filter: Filter) -> int: ...
+
+    async def delete_many(self, filter: Filter) -> int: ...
+
+
+class Store(Protocol):
+    def collection(self, name: str) -> Collection: ...
+
+    async def ensure_indexes(self, specs: Iterable[IndexSpec]) -> None:
+        """Create what is missing; idempotent (used by `igot migrate` and at start)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailableError` when the store cannot serve requests."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def check_document_keys(doc: Mapping[str, Any], *, where: str = "document") -> None:
+    """Refuse keys MongoDB-compatible servers reject, before anything is written."""
+    for key, value in doc.items():
+        if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
+            raise QueryError(f"{where}: key {key!r} is not allowed")
+        if isinstance(value, Mapping):
+            check_document_keys(value, where=where)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping):
+                    check_document_keys(item, where=where)

@@ -1,0 +1,320 @@
+"""The query and update subset of the store port, in one place for both adapters.
+
+`parse_filter` validates a filter and turns it into a small tree the SQLite adapter translates to SQL;
+the MongoDB adapter validates with it too and sends the original filter. `validate_update`,
+`apply_update` and `upsert_seed` do the same for updates, so both adapters accept and refuse exactly
+the same calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.ids import new_id
+from shared.store.port import (
+    Document,
+    Filter,
+    IndexSpec,
+    QueryError,
+    SortSpec,
+    Update,
+    check_document_keys,
+)
+
+PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+COLLECTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+FIELD_OPERATORS = frozenset(
+    {"$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte", "$exists", "$regex", "$options"}
+)
+COMPARISONS = frozenset({"$lt", "$lte", "$gt", "$gte"})
+UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$push", "$setOnInsert")
+
+
+@dataclass(frozen=True)
+class Cond:
+    """One condition on one field.
+
+    `value` is a scalar for `$eq $ne` and the comparisons, a tuple of scalars for `$in $nin`, a bool for
+    `$exists` and a compiled pattern for `$regex`.
+    """
+
+    path: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Logical:
+    op: str  # "$and" or "$or"
+    items: tuple[Cond | Logical, ...]
+
+
+Node = Cond | Logical
+
+
+def check_path(path: object, *, where: str = "field") -> str:
+    if not isinstance(path, str) or not PATH_RE.match(path):
+        raise QueryError(f"{where}: path {path!r} is not allowed")
+    return path
+
+
+def check_collection_name(name: object) -> str:
+    if not isinstance(name, str) or not COLLECTION_RE.match(name) or name.lower().startswith("sqlite_"):
+        raise QueryError(f"collection name {name!r} is not allowed")
+    return name
+
+
+def _check_number(value: object, where: str) -> None:
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise QueryError(f"{where}: integer {value} does not fit in 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QueryError(f"{where}: {value} is not a finite number")
+
+
+def check_value(value: Any, *, where: str = "document") -> None:
+    """Values are JSON-like: str, int (64 bits), finite float, bool, None, dict, list."""
+    if value is None or isinstance(value, str | bool):
+        return
+    if isinstance(value, int | float):
+        _check_number(value, where)
+    elif isinstance(value, dict):
+        check_document_keys(value, where=where)
+        for item in value.values():
+            check_value(item, where=where)
+    elif isinstance(value, list):
+        for item in value:
+            check_value(item, where=where)
+    else:
+        raise QueryError(f"{where}: values of type {type(value).__name__} are not allowed")
+
+
+def check_document(doc: Mapping[str, Any]) -> Document:
+    """A copy of `doc` to insert, `_id` first (generated when missing)."""
+    if not isinstance(doc, Mapping):
+        raise QueryError("a document must be a mapping")
+    out: Document = {"_id": doc["_id"] if "_id" in doc else new_id()}
+    if not isinstance(out["_id"], str):
+        raise QueryError("_id must be a string")
+    out.update((key, copy.deepcopy(value)) for key, value in doc.items() if key != "_id")
+    check_value(out)
+    return out
+
+
+def _scalar(value: object, where: str) -> Any:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float):
+        _check_number(value, where)
+        return value
+    raise QueryError(f"{where}: only strings, numbers, booleans and None can be compared")
+
+
+def _field(path: str, spec: Any) -> list[Node]:
+    if not isinstance(spec, Mapping):
+        return [Cond(path, "$eq", _scalar(spec, path))]
+    if not spec or not all(isinstance(op, str) and op in FIELD_OPERATORS for op in spec):
+        raise QueryError(f"{path}: unsupported operator or sub-document in {dict(spec)!r}")
+    out: list[Node] = []
+    for op, value in spec.items():
+        if op in ("$eq", "$ne"):
+            out.append(Cond(path, op, _scalar(value, path)))
+        elif op in ("$in", "$nin"):
+            if not isinstance(value, list):
+                raise QueryError(f"{path}: {op} takes a list")
+            out.append(Cond(path, op, tuple(_scalar(item, path) for item in value)))
+        elif op in COMPARISONS:
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise QueryError(f"{path}: {op} compares strings or numbers only")
+            out.append(Cond(path, op, _scalar(value, path)))
+        elif op == "$exists":
+            if not isinstance(value, bool):
+                raise QueryError(f"{path}: $exists takes true or false")
+            out.append(Cond(path, op, value))
+        elif op == "$regex":
+            out.append(Cond(path, op, _regex(path, value, spec.get("$options", ""))))
+        elif "$regex" not in spec:  # "$options"
+            raise QueryError(f"{path}: $options without $regex")
+    return out
+
+
+def _regex(path: str, pattern: object, options: object) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise QueryError(f"{path}: $regex takes a string")
+    if options not in ("", "i"):
+        raise QueryError(f"{path}: $options may only be 'i'")
+    try:
+        return re.compile(pattern, re.IGNORECASE if options == "i" else 0)
+    except re.error as exc:
+        raise QueryError(f"{path}: bad regular expression: {exc}") from None
+
+
+def parse_filter(filter: Filter) -> Logical:
+    """Validate `filter`; the result is an `$and` of its parts (empty for `{}`)."""
+    if not isinstance(filter, Mapping):
+        raise QueryError("a filter must be a mapping")
+    items: list[Node] = []
+    for key, spec in filter.items():
+        if key in ("$and", "$or"):
+            if not isinstance(spec, list) or not spec:
+                raise QueryError(f"{key} takes a non-empty list of filters")
+            items.append(Logical(key, tuple(parse_filter(part) for part in spec)))
+        elif isinstance(key, str) and key.startswith("$"):
+            raise QueryError(f"operator {key!r} is not supported")
+        else:
+            items.extend(_field(check_path(key, where="filter"), spec))
+    return Logical("$and", tuple(items))
+
+
+def validate_sort(sort: SortSpec | None) -> list[tuple[str, int]]:
+    if sort is None:
+        return []
+    out: list[tuple[str, int]] = []
+    for item in sort:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise QueryError(f"sort: {item!r} is not a (field, direction) pair")
+        path, direction = item
+        check_path(path, where="sort")
+        if isinstance(direction, bool) or direction not in (1, -1):
+            raise QueryError(f"sort: direction of {path!r} must be 1 or -1")
+        if any(path == seen for seen, _ in out):
+            raise QueryError(f"sort: {path!r} appears twice")
+        out.append((path, direction))
+    return out
+
+
+def check_index(spec: IndexSpec) -> IndexSpec:
+    check_collection_name(spec.collection)
+    if not spec.fields:
+        raise QueryError(f"index on {spec.collection}: no fields")
+    validate_sort(spec.fields)
+    return spec
+
+
+def validate_window(skip: int, limit: int) -> None:
+    for name, value in (("skip", skip), ("limit", limit)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise QueryError(f"{name} must be a non-negative integer")
+
+
+def _conflict(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def validate_update(update: Update) -> None:
+    if not isinstance(update, Mapping) or not update:
+        raise QueryError("an update must be a non-empty mapping of operators")
+    paths: list[str] = []
+    for op, body in update.items():
+        if op not in UPDATE_OPERATORS:
+            raise QueryError(f"update operator {op!r} is not supported")
+        if not isinstance(body, Mapping) or not body:
+            raise QueryError(f"{op} takes a non-empty mapping")
+        for path, value in body.items():
+            check_path(path, where=op)
+            on_id = path == "_id" or path.startswith("_id.")
+            if on_id and (op != "$setOnInsert" or path != "_id" or not isinstance(value, str)):
+                raise QueryError(f"{op}: _id cannot be changed")
+            if op == "$inc":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise QueryError(f"$inc: {path!r} takes a number")
+                _check_number(value, op)
+            else:
+                check_value(value, where=op)
+            if any(_conflict(path, seen) for seen in paths):
+                raise QueryError(f"update: paths conflict at {path!r}")
+            paths.append(path)
+
+
+def _parent(doc: Document, path: str, *, create: bool) -> tuple[dict[str, Any] | None, str]:
+    parts = path.split(".")
+    node: Any = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None and part not in node:
+            if not create:
+                return None, parts[-1]
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            if not create:
+                return None, parts[-1]
+            raise QueryError(f"cannot create field {path!r}: {part!r} is not a sub-document")
+        node = child
+    return node, parts[-1]
+
+
+def apply_update(doc: Document, update: Update, *, inserting: bool = False) -> Document:
+    """A copy of `doc` with a validated `update` applied, as MongoDB applies it."""
+    out = copy.deepcopy(doc)
+    for op, body in update.items():
+        if op == "$setOnInsert" and not inserting:
+            continue
+        for path, value in body.items():
+            parent, last = _parent(out, path, create=op != "$unset")
+            if parent is None:
+                continue
+            if op in ("$set", "$setOnInsert"):
+                parent[last] = copy.deepcopy(value)
+            elif op == "$unset":
+                parent.pop(last, None)
+            elif op == "$inc":
+                current = parent.get(last, 0)
+                if isinstance(current, bool) or not isinstance(current, int | float):
+                    raise QueryError(f"$inc: {path!r} is not a number")
+                parent[last] = current + value
+                _check_number(parent[last], op)
+            else:  # "$push"
+                if last not in parent:
+                    parent[last] = []
+                if not isinstance(parent[last], list):
+                    raise QueryError(f"$push: {path!r} is not an array")
+                parent[last].append(copy.deepcopy(value))
+    return out
+
+
+def upsert_seed(tree: Logical) -> Document:
+    """The document an upsert starts from: the top-level equality fields of the filter.
+
+    `$and`, `$or` and `$in` are refused in an upsert's filter, since servers disagree on what they seed.
+    """
+    seed: Document = {}
+    paths: list[str] = []
+    for item in tree.items:
+        if isinstance(item, Logical) or item.op == "$in":
+            raise QueryError("an upsert's filter may not use $and, $or or $in")
+        if item.op != "$eq":
+            continue
+        if any(_conflict(item.path, seen) for seen in paths):
+            raise QueryError(f"upsert: the filter sets {item.path!r} twice")
+        paths.append(item.path)
+        parent, last = _parent(seed, item.path, create=True)
+        assert parent is not None
+        parent[last] = item.value
+    if "_id" in seed and not isinstance(seed["_id"], str):
+        raise QueryError("_id must be a string")
+    return seed
+
+
+def prepare_upsert(tree: Logical, update: Update) -> tuple[Document, Update]:
+    """The seed of an upsert and its update, the latter giving the `_id` when the filter does not."""
+    seed = upsert_seed(tree)
+    on_insert = dict(update.get("$setOnInsert", {}))
+    if "_id" in seed and "_id" in on_insert:
+        raise QueryError("upsert: both the filter and $setOnInsert give _id")
+    if "_id" in seed or "_id" in on_insert:
+        return seed, update
+    return seed, {**update, "$setOnInsert": {**on_insert, "_id": new_id()}}
+
+
+def upsert_document(seed: Document, update: Update) -> Document:
+    """The document an upsert inserts: the seed with the update applied, `_id` first."""
+    doc = apply_update(seed, update, inserting=True)
+    doc_id = doc.pop("_id") if "_id" in doc else new_id()
+    return {"_id": doc_id, **doc}

@@ -1,0 +1,383 @@
+"""The standalone store: one SQLite file, JSON documents, every call on one worker thread.
+
+Each collection is a table `(id TEXT PRIMARY KEY, doc TEXT NOT NULL)`; `doc` holds the whole document as
+JSON, `_id` included. Filters become SQL over `json_extract(doc, '$.path')`, the same expressions the
+indexes are built on, so equality, range and sort use them. Because one thread owns the connection, calls
+run one after another, and read-modify-write operations also run inside `BEGIN IMMEDIATE` so that another
+process sharing the file cannot interleave either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.store.port import (
+    Document,
+    DuplicateKeyError,
+    Filter,
+    IndexSpec,
+    QueryError,
+    SortSpec,
+    StoreError,
+    StoreUnavailableError,
+    Update,
+)
+from shared.store.query import (
+    Cond,
+    Logical,
+    Node,
+    apply_update,
+    check_collection_name,
+    check_document,
+    check_index,
+    parse_filter,
+    prepare_upsert,
+    upsert_document,
+    validate_sort,
+    validate_update,
+    validate_window,
+)
+
+T = TypeVar("T")
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_COMPARE = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+_NUMBER_TYPES = "('integer', 'real')"
+
+
+def _exprs(path: str) -> tuple[str, str]:
+    """The SQL value and JSON type of a (validated) field path; `_id` is the `id` column."""
+    if path == "_id":
+        return "id", "'text'"
+    literal = f"'$.{path}'"
+    return f"json_extract(doc, {literal})", f"json_type(doc, {literal})"
+
+
+def _type_test(json_type: str, value: object) -> str:
+    # json_extract gives 1/0 for true/false: the JSON type tells booleans, numbers and strings apart
+    if isinstance(value, bool):
+        return f"{json_type} = '{'true' if value else 'false'}'"
+    if isinstance(value, str):
+        return f"{json_type} = 'text'"
+    return f"{json_type} IN {_NUMBER_TYPES}"
+
+
+def _eq(expr: str, json_type: str, value: object, params: list[Any]) -> str:
+    if value is None:  # null or missing
+        return f"{expr} IS NULL"
+    params.append(value)
+    return f"({expr} = ? AND {_type_test(json_type, value)})"
+
+
+def _in(expr: str, json_type: str, values: tuple[Any, ...], params: list[Any]) -> str:
+    strings = [v for v in values if isinstance(v, str)]
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    parts: list[str] = []
+    for group in (strings, numbers):
+        if group:
+            params.extend(group)
+            marks = ", ".join("?" * len(group))
+            parts.append(f"({expr} IN ({marks}) AND {_type_test(json_type, group[0])})")
+    for flag in sorted({v for v in values if isinstance(v, bool)}):
+        parts.append(_eq(expr, json_type, flag, params))
+    if any(v is None for v in values):
+        parts.append(f"{expr} IS NULL")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
+
+
+def _where(node: Node, params: list[Any]) -> str:
+    """SQL for a parsed filter; negations use IFNULL so that a missing field counts as "not equal"."""
+    if isinstance(node, Logical):
+        if not node.items:
+            return "1"
+        joiner = " AND " if node.op == "$and" else " OR "
+        return "(" + joiner.join(_where(item, params) for item in node.items) + ")"
+    return _cond(node, params)
+
+
+def _cond(cond: Cond, params: list[Any]) -> str:
+    expr, json_type = _exprs(cond.path)
+    op, value = cond.op, cond.value
+    if op == "$eq":
+        return _eq(expr, json_type, value, params)
+    if op == "$ne":
+        return f"NOT IFNULL({_eq(expr, json_type, value, params)}, 0)"
+    if op == "$in":
+        return _in(expr, json_type, value, params)
+    if op == "$nin":
+        return f"NOT IFNULL({_in(expr, json_type, value, params)}, 0)"
+    if op in _COMPARE:
+        params.append(value)
+        return f"({expr} {_COMPARE[op]} ? AND {_type_test(json_type, value)})"
+    if op == "$exists":
+        return f"{json_type} IS {'NOT ' if value else ''}NULL"
+    if op == "$regex":
+        params.extend((value.pattern, value.flags))
+        return f"({json_type} = 'text' AND igot_regexp(?, ?, {expr}))"
+    raise QueryError(f"operator {op!r} is not supported")  # pragma: no cover - parse_filter refuses it
+
+
+def _order(sort: SortSpec | None) -> str:
+    keys = validate_sort(sort)
+    if not keys:
+        return ""
+    return " ORDER BY " + ", ".join(f"{_exprs(path)[0]} {'ASC' if d == 1 else 'DESC'}" for path, d in keys)
+
+
+def _regexp(pattern: str, flags: int, value: object) -> bool:
+    return isinstance(value, str) and re.search(pattern, value, flags) is not None
+
+
+def _execute(sql: str, conn: sqlite3.Connection) -> None:
+    conn.execute(sql)
+
+
+def _dump(doc: Document) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _load(text: str) -> Document:
+    doc: Document = json.loads(text)
+    return doc
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class SqliteCollection:
+    def __init__(self, store: SqliteStore, name: str) -> None:
+        self.name = name
+        self._store = store
+        self._table = f'"{name}"'
+
+    async def _query(
+        self, filter: Filter | Logical, fn: Callable[[sqlite3.Connection, str, list[Any]], T]
+    ) -> T:
+        params: list[Any] = []
+        where = _where(filter if isinstance(filter, Logical) else parse_filter(filter), params)
+        return await self._store._run(self.name, lambda conn: fn(conn, where, params))
+
+    def _select(self, where: str, order: str = "", window: str = "") -> str:
+        return f"SELECT id, doc FROM {self._table} WHERE {where}{order}{window}"
+
+    async def insert_one(self, doc: Document) -> str:
+        checked = check_document(doc)
+
+        def run(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", (checked["_id"], _dump(checked))
+            )
+            return str(checked["_id"])
+
+        return await self._store._run(self.name, run)
+
+    async def find_one(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None:
+        found = await self.find(filter, sort=sort, limit=1)
+        return found[0] if found else None
+
+    async def find(
+        self, filter: Filter, *, sort: SortSpec | None = None, skip: int = 0, limit: int = 0
+    ) -> list[Document]:
+        validate_window(skip, limit)
+        order = _order(sort)
+
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> list[Document]:
+            sql = self._select(where, order, " LIMIT ? OFFSET ?")
+            rows = conn.execute(sql, (*params, limit or -1, skip)).fetchall()
+            return [_load(text) for _, text in rows]
+
+        return await self._query(filter, run)
+
+    async def count(self, filter: Filter) -> int:
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+            sql = f"SELECT COUNT(*) FROM {self._table} WHERE {where}"
+            return int(conn.execute(sql, params).fetchone()[0])
+
+        return await self._query(filter, run)
+
+    async def update_one(self, filter: Filter, update: Update, *, upsert: bool = False) -> int:
+        old, _ = await self._modify(filter, update, upsert=upsert, sort=None)
+        return 0 if old is None else 1
+
+    async def update_many(self, filter: Filter, update: Update) -> int:
+        validate_update(update)
+
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+            with _transaction(conn):
+                rows = conn.execute(self._select(where), params).fetchall()
+                changes = []
+                for doc_id, text in rows:
+                    new = _dump(apply_update(_load(text), update))
+                    if new != text:  # compare JSON: in Python 1 == 1.0 == True
+                        changes.append((new, doc_id))
+                conn.executemany(f"UPDATE {self._table} SET doc = ? WHERE id = ?", changes)
+            return len(rows)
+
+        return await self._query(filter, run)
+
+    async def find_one_and_update(
+        self,
+        filter: Filter,
+        update: Update,
+        *,
+        upsert: bool = False,
+        return_new: bool = True,
+        sort: SortSpec | None = None,
+    ) -> Document | None:
+        old, new = await self._modify(filter, update, upsert=upsert, sort=sort)
+        return new if return_new else old
+
+    async def _modify(
+        self, filter: Filter, update: Update, *, upsert: bool, sort: SortSpec | None
+    ) -> tuple[Document | None, Document | None]:
+        """Update the first match; returns (before, after), before being None when nothing matched."""
+        validate_update(update)
+        tree = parse_filter(filter)
+        seed, update = prepare_upsert(tree, update) if upsert else (None, update)
+        order = _order(sort)
+
+        def run(
+            conn: sqlite3.Connection, where: str, params: list[Any]
+        ) -> tuple[Document | None, Document | None]:
+            with _transaction(conn):
+                row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
+                if row is not None:
+                    old = _load(row[1])
+                    new = apply_update(old, update)
+                    if (text := _dump(new)) != row[1]:  # compare JSON: in Python 1 == 1.0 == True
+                        conn.execute(f"UPDATE {self._table} SET doc = ? WHERE id = ?", (text, row[0]))
+                    return old, new
+                if seed is None:
+                    return None, None
+                doc = check_document(upsert_document(seed, update))
+                conn.execute(f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", (doc["_id"], _dump(doc)))
+                return None, doc
+
+        return await self._query(tree, run)
+
+    async def find_one_and_delete(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None:
+        order = _order(sort)
+
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> Document | None:
+            with _transaction(conn):
+                row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
+                if row is None:
+                    return None
+                conn.execute(f"DELETE FROM {self._table} WHERE id = ?", (row[0],))
+                return _load(row[1])
+
+        return await self._query(filter, run)
+
+    async def delete_one(self, filter: Filter) -> int:
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+            sql = (
+                f"DELETE FROM {self._table} WHERE id IN (SELECT id FROM {self._table} WHERE {where} LIMIT 1)"
+            )
+            return conn.execute(sql, params).rowcount
+
+        return await self._query(filter, run)
+
+    async def delete_many(self, filter: Filter) -> int:
+        def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+            return conn.execute(f"DELETE FROM {self._table} WHERE {where}", params).rowcount
+
+        return await self._query(filter, run)
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self._path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="igot-store")
+        self._collections: dict[str, SqliteCollection] = {}
+        self._closed = False
+        # touched on the worker thread only
+        self._conn: sqlite3.Connection | None = None
+        self._tables: set[str] = set()
+
+    def collection(self, name: str) -> SqliteCollection:
+        if name not in self._collections:
+            check_collection_name(name)
+            self._collections[name] = SqliteCollection(self, name)
+        return self._collections[name]
+
+    async def ensure_indexes(self, specs: Iterable[IndexSpec]) -> None:
+        statements: list[tuple[str, str]] = []
+        for spec in map(check_index, specs):
+            columns = ", ".join(f"{_exprs(path)[0]} {'ASC' if d == 1 else 'DESC'}" for path, d in spec.fields)
+            unique = "UNIQUE " if spec.unique else ""
+            name = f'"{spec.collection}__{spec.name}"'
+            sql = f'CREATE {unique}INDEX IF NOT EXISTS {name} ON "{spec.collection}" ({columns})'
+            statements.append((spec.collection, sql))
+        for table, sql in statements:
+            await self._run(table, partial(_execute, sql))
+
+    async def ping(self) -> None:
+        await self._run(None, lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._disconnect)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, table, fn)
+
+    def _call(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs on the worker thread: open on first use, create the table, translate sqlite errors."""
+        try:
+            conn = self._connect()
+            if table is not None and table not in self._tables:
+                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
+                self._tables.add(table)
+            return fn(conn)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise DuplicateKeyError(str(exc)) from exc
+            raise StoreError(str(exc)) from exc
+        except (sqlite3.DatabaseError, OSError) as exc:  # I/O, locked, corrupt, closed
+            raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                conn.create_function("igot_regexp", 3, _regexp, deterministic=True)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

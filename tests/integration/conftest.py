@@ -1,0 +1,64 @@
+"""Deployments for the integration suite: standalone (one process) and distributed (one per service)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from tests.integration.processes import Deployment, base_env, free_port, start, wait_ready
+
+MAX_BODY = 4096
+
+
+async def start_standalone(workdir: Path) -> Deployment:
+    env = base_env(workdir, max_body_bytes=str(MAX_BODY), bus_retry_delays="[0.2, 0.5]")
+    deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
+    process = start("standalone", ["standalone"], env, workdir, free_port())
+    deployment.processes.append(process)
+    deployment.gateway_url = deployment.auth_url = process.url
+    await wait_ready(process)
+    return deployment
+
+
+async def start_distributed(workdir: Path, amqp_url: str, mongo_url: str, namespace: str) -> Deployment:
+    env = base_env(
+        workdir,
+        mode="distributed",
+        amqp_url=amqp_url,
+        mongo_url=mongo_url,
+        mongo_db=namespace,
+        bus_exchange=f"igot-{namespace}",
+        bus_retry_delays="[0.2, 0.5]",
+        max_body_bytes=str(MAX_BODY),
+    )
+    deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
+    deployment.cli("migrate")
+    for service in ("auth", "dispatcher", "gateway"):
+        process = start(service, ["serve", service], env, workdir, free_port())
+        deployment.processes.append(process)
+    for process in deployment.processes:
+        await wait_ready(process)
+    deployment.auth_url = deployment.processes[0].url
+    deployment.gateway_url = deployment.processes[2].url
+    return deployment
+
+
+@pytest.fixture(params=["standalone", "distributed"])
+async def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+) -> AsyncIterator[Deployment]:
+    if request.param == "standalone":
+        running = await start_standalone(tmp_path)
+    else:
+        running = await start_distributed(tmp_path, amqp_url, mongo_url, namespace)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if request.param == "distributed":
+            client: pymongo.MongoClient[dict[str, object]]
+            with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
+                client.drop_database(namespace)

@@ -1,0 +1,128 @@
+"""Start iGot as users do (`igot standalone`, `igot serve <service>`) as real processes; wait on them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+IGOT = [sys.executable, "-m", "igot.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Deployment:
+    """One running iGot: where pushes go, where sign-in goes, and how to run the CLI against its store."""
+
+    env: dict[str, str]
+    gateway_url: str
+    auth_url: str
+    workdir: Path
+    processes: list[Process] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [*IGOT, *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"igot {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def cli_json(self, *args: str) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self.cli(*args, "--json"))
+        return answer
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in self.processes)
+
+
+def start(name: str, args: list[str], env: dict[str, str], workdir: Path, port: int) -> Process:
+    log_path = workdir / f"{name}.log"
+    log_file = log_path.open("wb")
+    popen = subprocess.Popen(
+        [*IGOT, *args, "--port", str(port)], env=env, cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    return Process(name=name, popen=popen, log_path=log_path, url=f"http://127.0.0.1:{port}")
+
+
+async def wait_ready(process: Process, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"{process.name} exited early:\n{process.log()}")
+            try:
+                async with session.get(f"{process.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{process.name} not ready in {timeout}s:\n{process.log()}")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll `check` until it holds: waits on an outcome instead of guessing a sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def base_env(workdir: Path, **settings: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IGOT_")}
+    env.update({"IGOT_DATA_DIR": str(workdir / "data"), "IGOT_LOG_FORMAT": "json", "IGOT_LOG_LEVEL": "info"})
+    env.update({f"IGOT_{key.upper()}": value for key, value in settings.items()})
+    return env

@@ -1,0 +1,104 @@
+"""Nothing acknowledged is lost: the broker goes away (distributed), the process dies (standalone)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import pymongo
+
+from tests.fakes.tcp_proxy import CuttableProxy
+from tests.integration.conftest import start_standalone
+from tests.integration.processes import Deployment, base_env, eventually, free_port, start, wait_ready
+from tests.integration.test_push_flow import get_json, inbox, inbox_count, sign_in
+
+
+async def _count_reaches(deployment: Deployment, session: aiohttp.ClientSession, token: str, n: int) -> None:
+    async def reached() -> bool:
+        return await inbox_count(deployment, session, token) == n
+
+    await eventually(reached, timeout=60, what=f"{n} messages in the inbox")
+
+
+async def test_broker_outage_between_gateway_and_rabbitmq(
+    tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+) -> None:
+    broker = urlsplit(amqp_url)
+    proxy = CuttableProxy(broker.hostname or "127.0.0.1", broker.port or 5672)
+    await proxy.start()
+    common = {
+        "mode": "distributed",
+        "mongo_url": mongo_url,
+        "mongo_db": namespace,
+        "bus_exchange": f"igot-{namespace}",
+        "outbox_grace_seconds": "1",
+        "outbox_interval_seconds": "0.5",
+    }
+    direct_env = base_env(tmp_path, amqp_url=amqp_url, **common)
+    proxied_url = amqp_url.replace(f":{broker.port or 5672}", f":{proxy.port}")
+    gateway_env = base_env(tmp_path, amqp_url=proxied_url, **common)
+    deployment = Deployment(env=direct_env, gateway_url="", auth_url="", workdir=tmp_path)
+    try:
+        deployment.cli("migrate")
+        auth = start("auth", ["serve", "auth"], direct_env, tmp_path, free_port())
+        dispatcher = start("dispatcher", ["serve", "dispatcher"], direct_env, tmp_path, free_port())
+        gateway = start("gateway", ["serve", "gateway"], gateway_env, tmp_path, free_port())
+        deployment.processes += [auth, dispatcher, gateway]
+        for process in deployment.processes:
+            await wait_ready(process)
+        deployment.auth_url, deployment.gateway_url = auth.url, gateway.url
+        key = deployment.cli_json("user", "create", "--email", "outage@example.com")["key"]
+
+        async with aiohttp.ClientSession() as session:
+            _, before = await get_json(session, f"{gateway.url}/{key}/before")
+            assert before["ret"] == 0
+            await proxy.cut()
+            during = []
+            for n in range(5):
+                status, answer = await get_json(session, f"{gateway.url}/{key}/during-{n}")
+                assert (status, answer["ret"]) == (200, 0), answer
+                during.append(answer["data"]["id"])
+            await proxy.restore()
+            token = await sign_in(deployment, session, "outage@example.com")
+            await _count_reaches(deployment, session, token, 6)
+            contents = sorted(
+                m["body"]["content"] for m in (await inbox(deployment, session, token))["messages"]
+            )
+            assert contents == ["before", *[f"during-{n}" for n in range(5)]]
+    finally:
+        deployment.stop()
+        await proxy.stop()
+        client: pymongo.MongoClient[dict[str, object]]
+        with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
+            client.drop_database(namespace)
+
+
+async def test_standalone_killed_mid_flight_delivers_everything_after_restart(tmp_path: Path) -> None:
+    deployment = await start_standalone(tmp_path)
+    try:
+        key = deployment.cli_json("user", "create", "--email", "crash@example.com")["key"]
+        accepted = []
+        async with aiohttp.ClientSession() as session:
+            for n in range(30):
+                _, answer = await get_json(session, f"{deployment.gateway_url}/{key}/m{n}")
+                assert answer["ret"] == 0
+                accepted.append(answer["data"]["id"])
+        # No goodbye: whatever the in-process bus held is gone with the process.
+        deployment.processes[0].popen.send_signal(signal.SIGKILL)
+        deployment.processes[0].popen.wait()
+        restarted = start("standalone-again", ["standalone"], deployment.env, tmp_path, free_port())
+        deployment.processes.append(restarted)
+        await wait_ready(restarted)
+        deployment.gateway_url = deployment.auth_url = restarted.url
+        async with aiohttp.ClientSession() as session:
+            token = await sign_in(deployment, session, "crash@example.com")
+            await _count_reaches(deployment, session, token, 30)
+            ids = set()
+            for page in (1, 2):
+                data = await inbox(deployment, session, token, index=page, size=20)
+                ids |= {m["id"] for m in data["messages"]}
+            assert ids == set(accepted)
+    finally:
+        deployment.stop()
