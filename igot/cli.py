@@ -14,10 +14,11 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from igot.indexes import ALL_INDEXES
 from igot.runtime import SERVICE_NAMES, Mode, create_app, declare_topology, open_bus, open_store
 from services.auth import accounts
+from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
 from shared.logs import configure_logging
 from shared.settings import Settings
-from shared.store import Store
+from shared.store import Store, StoreUnavailableError
 
 
 def _out(text: str) -> None:
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as error:
         sys.stderr.write(f"igot: {error.reason}\n")
         return 1
-    except (ClientError, OSError) as error:
+    except (ClientError, OSError, StoreUnavailableError, BusUnavailableError) as error:
         sys.stderr.write(f"igot: {error}\n")
         return 1
 

@@ -12,7 +12,6 @@ import hashlib
 
 from services.gateway.key_cache import KeyCache
 from services.gateway.outbox import PublishedMarker
-from services.gateway.push_fields import PushFields
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
 from shared.data import messages
@@ -21,6 +20,7 @@ from shared.envelope import ApiError, Ret, not_found
 from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1
+from shared.models import PushRequest
 from shared.store import DuplicateKeyError, Store
 
 log = get_logger("igot.gateway.ingress")
@@ -42,7 +42,7 @@ class Ingress:
         self._published = published
         self._publish_timeout = publish_timeout
 
-    async def accept(self, key_value: str, fields: PushFields, *, trace_id: str) -> str:
+    async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
         key = await self._resolve(key_value)
         message_id = _message_id(key.value, fields.idempotency_key)
         event = MessageAcceptedV1(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.envelope import invalid
 from shared.messages.push import MessageBody
+from shared.models import PushRequest
 
 MAX_TITLE = 256
 MAX_URL = 2048
@@ -25,15 +25,7 @@ MAX_DEPTH = 16
 KNOWN = {"title", "content", "url", "automaticallyCopy", "copy", "copyText", "topic", "idempotencyKey"}
 
 
-@dataclass(frozen=True)
-class PushFields:
-    body: MessageBody
-    topic: str | None
-    extra: str | None  # JSON text
-    idempotency_key: str | None
-
-
-def parse_push(fields: Mapping[str, Any], *, idempotency_header: str | None = None) -> PushFields:
+def parse_push(fields: Mapping[str, Any], *, idempotency_header: str | None = None) -> PushRequest:
     _refuse_operator_keys(fields, depth=0)
     content = _text(fields, "content")
     if not content or not content.strip():
@@ -54,7 +46,7 @@ def parse_push(fields: Mapping[str, Any], *, idempotency_header: str | None = No
     if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise invalid(f"idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
     extra = {name: value for name, value in fields.items() if name not in KNOWN}
-    return PushFields(
+    return PushRequest(
         body=MessageBody(
             title=title,
             content=content,

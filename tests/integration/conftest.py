@@ -57,8 +57,10 @@ async def deployment(
     try:
         yield running
     finally:
-        running.stop()
+        exit_codes = running.stop()
         if request.param == "distributed":
             client: pymongo.MongoClient[dict[str, object]]
             with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
                 client.drop_database(namespace)
+    # SIGTERM drains and exits cleanly: a crash or a hang on the way out is a failure too.
+    assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()

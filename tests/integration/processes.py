@@ -76,9 +76,9 @@ class Deployment:
         answer: dict[str, Any] = json.loads(self.cli(*args, "--json"))
         return answer
 
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+    def stop(self) -> dict[str, int]:
+        """SIGTERM every process, last started first; return their exit codes."""
+        return {process.name: process.stop() for process in reversed(self.processes)}
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in self.processes)
