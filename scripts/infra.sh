@@ -15,6 +15,7 @@
 #   IGOT_INFRA_SKIP_RABBITMQ=1   do not install/start/stop RabbitMQ (use your own server)
 #   IGOT_INFRA_SKIP_MONGO=1      do not build/start/stop FerretDB (use your own server)
 #   IGOT_INFRA_TIMEOUT=90        seconds to wait for each server to become ready
+#   IGOT_FERRETDB_LOG_LEVEL=warn FerretDB log level: debug, info, warn or error
 #   GO=/path/to/go               Go toolchain used to build tools/ferretdb
 #
 # Runtime files live under .cache/ in the repository root:
@@ -23,6 +24,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# rabbitmq-server and its tools live in /usr/sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
 CACHE="$ROOT/.cache"
 RUN_DIR="$CACHE/run"
 LOG_DIR="$CACHE/log"
@@ -117,10 +120,11 @@ rabbit_install() {
 		as_root chmod 755 "$own_policy"
 	fi
 	local ok=1
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$LOG_DIR/apt.log" 2>&1 || ok=0
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+		-o DPkg::Lock::Timeout=120 >"$LOG_DIR/apt.log" 2>&1 || ok=0
 	if [ "$ok" = 1 ]; then
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			rabbitmq-server >>"$LOG_DIR/apt.log" 2>&1 || ok=0
+			-o DPkg::Lock::Timeout=120 rabbitmq-server >>"$LOG_DIR/apt.log" 2>&1 || ok=0
 	fi
 	if [ -n "$own_policy" ]; then as_root rm -f "$own_policy"; fi
 	if [ "$ok" != 1 ] || ! rabbit_installed; then
@@ -149,7 +153,7 @@ rabbit_up() {
 
 	if ! rabbit_ping; then
 		say "RabbitMQ: starting (rabbitmq-server -detached)..."
-		as_root rabbitmq-server -detached >>"$LOG_DIR/rabbitmq-start.log" 2>&1 ||
+		as_root rabbitmq-server -detached >>"$LOG_DIR/rabbitmq-start.log" 2>&1 9>&- </dev/null ||
 			warn "rabbitmq-server -detached exited non-zero (see $LOG_DIR/rabbitmq-start.log)"
 	fi
 
@@ -245,7 +249,7 @@ ferret_build() {
 	go="$(find_go)" ||
 		die "Go is needed to build the local MongoDB server (tools/ferretdb) but was not found." \
 			"Install Go 1.24 or newer (or set GO=/path/to/go) and run this again." "${mongo_hint[@]}"
-	say "FerretDB: building $FERRET_BIN ($("$go" version | awk '{print $3}'); the first build downloads modules, ~1 min)..."
+	say "FerretDB: building ${FERRET_BIN#"$ROOT/"} with $("$go" version | awk '{print $3}') (about a minute on a first build)..."
 	local t0=$SECONDS tmp="$FERRET_BIN.tmp.$$"
 	mkdir -p "$(dirname "$FERRET_BIN")"
 	# The PostgreSQL backend is left out: only SQLite is used.
@@ -277,6 +281,9 @@ have_pymongo() {
 	[ -x "$PY" ] && "$PY" -c 'import pymongo' >/dev/null 2>&1
 }
 
+# mongo_ping: true if a MongoDB-compatible server answers {ping: 1} at MONGO_URL.
+# Uses the project's virtualenv (pymongo) when present, else a plain OP_MSG
+# exchange with the system python3, else only checks that the port is open.
 mongo_ping() {
 	if have_pymongo; then
 		"$PY" - "$MONGO_URL" >/dev/null 2>&1 <<'EOF'
@@ -288,19 +295,43 @@ try:
 finally:
     client.close()
 EOF
+	elif command -v python3 >/dev/null 2>&1; then
+		python3 - "$MONGO_HOST" "$MONGO_PORT" >/dev/null 2>&1 <<'EOF'
+import socket, struct, sys
+
+def cstring(s):
+    return s.encode() + b"\0"
+
+# BSON document {ping: 1, $db: "admin"}
+body = b"\x10" + cstring("ping") + struct.pack("<i", 1)
+body += b"\x02" + cstring("$db") + struct.pack("<i", 6) + cstring("admin")
+doc = struct.pack("<i", len(body) + 5) + body + b"\0"
+payload = struct.pack("<I", 0) + b"\0" + doc  # flagBits, section kind 0
+msg = struct.pack("<iiii", 16 + len(payload), 1, 0, 2013) + payload  # OP_MSG
+
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as sock:
+    sock.sendall(msg)
+    data = b""
+    while len(data) < 4 or len(data) < struct.unpack("<i", data[:4])[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+sys.exit(0 if b"\x01ok\0" + struct.pack("<d", 1.0) in data else 1)
+EOF
 	else
 		port_open "$MONGO_HOST" "$MONGO_PORT"
 	fi
 }
 
 ferret_stop() {
-	local pid i
+	local pid
 	pid="$(ferret_pid)" || {
 		rm -f "$FERRET_PID"
 		return 0
 	}
 	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 70); do
+	for _ in $(seq 1 70); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.5
 	done
@@ -331,7 +362,7 @@ mongo_up() {
 	fi
 
 	if ! ferret_pid >/dev/null && port_open "$MONGO_HOST" "$MONGO_PORT"; then
-		if mongo_ping && have_pymongo; then
+		if mongo_ping; then
 			say "FerretDB: a MongoDB-compatible server already answers at $MONGO_URL (not started by this script); using it"
 			return 0
 		fi
@@ -342,6 +373,10 @@ mongo_up() {
 	if ! ferret_pid >/dev/null; then
 		say "FerretDB: starting (data: ${FERRET_DATA#"$ROOT/"}, log: ${FERRET_LOG#"$ROOT/"})..."
 		mkdir -p "$FERRET_DATA"
+		# Keep one previous log once it grows past 10 MiB.
+		if [ -f "$FERRET_LOG" ] && [ "$(wc -c <"$FERRET_LOG")" -gt 10485760 ]; then
+			mv -f "$FERRET_LOG" "$FERRET_LOG.1"
+		fi
 		printf '\n==== %s start\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >>"$FERRET_LOG"
 		# setsid: own session, so a Ctrl-C in the calling terminal does not reach it.
 		local launcher=()
@@ -349,8 +384,8 @@ mongo_up() {
 		"${launcher[@]}" nohup "$FERRET_BIN" \
 			-listen "$MONGO_HOST:$MONGO_PORT" \
 			-data "$FERRET_DATA" \
-			-log-level "${IGOT_FERRETDB_LOG_LEVEL:-info}" \
-			>>"$FERRET_LOG" 2>&1 </dev/null &
+			-log-level "${IGOT_FERRETDB_LOG_LEVEL:-warn}" \
+			>>"$FERRET_LOG" 2>&1 </dev/null 9>&- &
 		echo $! >"$FERRET_PID"
 	fi
 
@@ -399,6 +434,10 @@ mongo_status() {
 		say "FerretDB: process $pid exists but does not answer at $MONGO_URL"
 		return 1
 	fi
+	if port_open "$MONGO_HOST" "$MONGO_PORT" && mongo_ping; then
+		say "FerretDB: not started from this checkout, but a MongoDB-compatible server answers at $MONGO_URL"
+		return 0
+	fi
 	say "FerretDB: not running"
 	return 1
 }
@@ -425,10 +464,11 @@ main() {
 
 	mkdir -p "$RUN_DIR" "$LOG_DIR"
 
-	# One invocation at a time per checkout.
-	if command -v flock >/dev/null 2>&1; then
+	# One up/down at a time per checkout. The servers are started with fd 9
+	# closed so that they do not keep holding the lock.
+	if [ "$cmd" != status ] && command -v flock >/dev/null 2>&1; then
 		exec 9>"$RUN_DIR/infra.lock"
-		flock -w 600 9 || die "another scripts/infra.sh is still running (lock: $RUN_DIR/infra.lock)"
+		flock -w 300 9 || die "another scripts/infra.sh up/down is still running (lock: $RUN_DIR/infra.lock)"
 	fi
 
 	case "$cmd" in

@@ -84,9 +84,9 @@ func run(logger *slog.Logger, listen, dataDir string) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 
-	// MongoDBURI waits until the listener is bound, so logging it here
-	// tells whoever reads the log that the server accepts connections.
-	logger.Info("igot-ferretdb ready", "uri", f.MongoDBURI(), "data", absDir)
+	// MongoDBURI waits until the listener is bound. This line is printed at
+	// any log level so that the log always shows when the server was ready.
+	fmt.Fprintf(os.Stderr, "igot-ferretdb: serving %s (data: %s)\n", f.MongoDBURI(), absDir)
 
 	select {
 	case err := <-done:
