@@ -1,0 +1,56 @@
+"""Inbox entries (written by the dispatcher; read and marked by the gateway's client API).
+
+`{_id, userId, messageId, app, source?, topic?, body, extra?, createdAt, read, mode, status, attempts}`.
+For a message to one user the entry's `_id` is the message id, so a redelivered message finds its entry
+instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.store import Document, DuplicateKeyError, IndexSpec, Store
+
+COLLECTION = "inbox"
+INDEXES = (
+    IndexSpec(COLLECTION, (("userId", 1), ("createdAt", -1))),
+    IndexSpec(COLLECTION, (("userId", 1), ("read", 1))),
+)
+
+
+async def insert_if_absent(store: Store, entry: Document) -> bool:
+    """True when written now, False when it was already there."""
+    try:
+        await store.collection(COLLECTION).insert_one(entry)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def get_for_user(store: Store, user_id: str, entry_id: str) -> Document | None:
+    return await store.collection(COLLECTION).find_one({"_id": entry_id, "userId": user_id})
+
+
+async def list_for_user(store: Store, user_id: str, *, skip: int, limit: int) -> tuple[list[Document], int]:
+    entries = store.collection(COLLECTION)
+    docs = await entries.find(
+        {"userId": user_id}, sort=[("createdAt", -1), ("_id", -1)], skip=skip, limit=limit
+    )
+    return docs, await entries.count({"userId": user_id})
+
+
+async def mark_read(store: Store, user_id: str, entry_id: str) -> bool:
+    return (
+        await store.collection(COLLECTION).update_one(
+            {"_id": entry_id, "userId": user_id}, {"$set": {"read": True}}
+        )
+        == 1
+    )
+
+
+async def record_delivery(
+    store: Store, entry_id: str, *, mode: str, status: str, attempts: list[dict[str, Any]]
+) -> None:
+    await store.collection(COLLECTION).update_one(
+        {"_id": entry_id}, {"$set": {"mode": mode, "status": status, "attempts": attempts}}
+    )
