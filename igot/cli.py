@@ -16,9 +16,11 @@ from igot.runtime import SERVICE_NAMES, Mode, create_app, declare_topology, open
 from services.auth import accounts
 from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
+
+log = get_logger("igot")
 
 
 def _out(text: str) -> None:
@@ -29,10 +31,18 @@ def _serve(
     settings: Settings, *, mode: Mode, services: list[str], host: str | None, port: int | None
 ) -> None:
     app = create_app(settings, mode=mode, services=services)
+    host = host or settings.http_host
+    port = port if port is not None else settings.http_port
+
+    async def announce(app: web.Application) -> None:
+        where = {"data_dir": str(settings.data_dir.resolve())} if mode == "standalone" else {}
+        log.info("igot ready", url=f"http://{host}:{port}", mode=mode, services=services, **where)
+
+    app.on_startup.append(announce)
     web.run_app(
         app,
-        host=host or settings.http_host,
-        port=port if port is not None else settings.http_port,
+        host=host,
+        port=port,
         print=None,
         access_log=None,
         shutdown_timeout=30.0,
