@@ -14,7 +14,7 @@ from shared.web import STORE
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     sweeper = ExpirySweeper(app[STORE])
-    await sweeper.start()
+    sweeper.start()
     yield
     await sweeper.stop()
 

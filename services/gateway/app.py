@@ -24,7 +24,7 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_seconds=settings.outbox_interval_seconds,
     )
     app[INGRESS] = Ingress(store, bus, KeyCache(store), marker)
-    await marker.start()
+    marker.start()
     await relay.start()
     yield
     await relay.stop()

@@ -7,14 +7,12 @@ confirm timed out, or the gateway stopped between storing and publishing.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER
 from shared.data import messages
 from shared.ids import now_ms
 from shared.logs import get_logger
+from shared.periodic import Periodic
 from shared.store import Store, StoreError
 
 log = get_logger("igot.gateway.outbox")
@@ -24,9 +22,8 @@ BATCH = 500
 class PublishedMarker:
     def __init__(self, store: Store, *, interval_seconds: float = 0.1) -> None:
         self._store = store
-        self._interval = interval_seconds
         self._pending: list[str] = []
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("published-marker", self.flush, interval_seconds=interval_seconds)
 
     def add(self, message_id: str) -> None:
         self._pending.append(message_id)
@@ -40,20 +37,12 @@ class PublishedMarker:
                 # Unmarked messages are only published once more by the relay; consumers are idempotent.
                 log.warning("could not mark published", count=len(batch))
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="published-marker")
+    def start(self) -> None:
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.flush()
 
 
 class OutboxRelay:
@@ -68,8 +57,7 @@ class OutboxRelay:
         self._store = store
         self._bus = bus
         self._grace_ms = int(grace_seconds * 1000)
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("outbox-relay", self._relay_and_report, interval_seconds=interval_seconds)
 
     async def start(self) -> None:
         if not self._bus.durable:
@@ -77,13 +65,10 @@ class OutboxRelay:
             recovered = await messages.reset_unrouted(self._store)
             if recovered:
                 log.info("re-publishing messages not routed before the last stop", count=recovered)
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
     async def relay_once(self, *, grace_ms: int | None = None) -> int:
         """Publish every message accepted before the grace period and not yet confirmed."""
@@ -108,14 +93,11 @@ class OutboxRelay:
             if len(pending) < BATCH:
                 return published
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                count = await self.relay_once()
-                if count:
-                    log.info("outbox relay published", count=count)
-            except StoreError as error:
-                log.warning("outbox relay cannot read the store", error=str(error))
-            except Exception:
-                log.exception("outbox relay failed")
-            await asyncio.sleep(self._interval)
+    async def _relay_and_report(self) -> None:
+        try:
+            count = await self.relay_once()
+        except StoreError as error:
+            log.warning("outbox relay cannot read the store", error=str(error))
+            return
+        if count:
+            log.info("outbox relay published", count=count)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.data import messages
+from shared.messages.push import MessageAcceptedV1
 from shared.store import Document, DuplicateKeyError, IndexSpec, Store
 
 COLLECTION = "inbox"
@@ -16,6 +18,19 @@ INDEXES = (
     IndexSpec(COLLECTION, (("userId", 1), ("createdAt", -1))),
     IndexSpec(COLLECTION, (("userId", 1), ("read", 1))),
 )
+
+
+def entry_for(message: MessageAcceptedV1) -> Document:
+    """A new, unread entry for a message to one user, before any delivery attempt."""
+    return {
+        "_id": message.message_id,
+        "messageId": message.message_id,
+        **messages.recipient_fields(message),
+        "read": False,
+        "mode": "inbox",
+        "status": "pending",
+        "attempts": [],
+    }
 
 
 async def insert_if_absent(store: Store, entry: Document) -> bool:

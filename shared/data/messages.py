@@ -24,20 +24,27 @@ PUBLISHED = "published"
 ROUTED = "routed"
 
 
-def to_document(message: MessageAcceptedV1) -> Document:
+def recipient_fields(message: MessageAcceptedV1) -> Document:
+    """What the message and each inbox entry made from it both keep."""
     doc: Document = {
-        "_id": message.message_id,
         "userId": message.user_id,
-        "keyKind": message.key_kind,
         "app": message.app,
         "body": message.body.model_dump(),
         "createdAt": message.created_at,
-        "state": ACCEPTED,
     }
     for field, value in (("source", message.source), ("topic", message.topic), ("extra", message.extra)):
         if value is not None:
             doc[field] = value
     return doc
+
+
+def to_document(message: MessageAcceptedV1) -> Document:
+    return {
+        "_id": message.message_id,
+        **recipient_fields(message),
+        "keyKind": message.key_kind,
+        "state": ACCEPTED,
+    }
 
 
 def to_event(doc: Document) -> MessageAcceptedV1:

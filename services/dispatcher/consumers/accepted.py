@@ -20,25 +20,6 @@ from shared.topology import DISPATCHER_ACCEPTED
 log = get_logger("igot.dispatcher")
 
 
-def inbox_entry(event: MessageAcceptedV1) -> Document:
-    entry: Document = {
-        "_id": event.message_id,
-        "userId": event.user_id,
-        "messageId": event.message_id,
-        "app": event.app,
-        "body": event.body.model_dump(),
-        "createdAt": event.created_at,
-        "read": False,
-        "mode": "inbox",
-        "status": "pending",
-        "attempts": [],
-    }
-    for name, value in (("source", event.source), ("topic", event.topic), ("extra", event.extra)):
-        if value is not None:
-            entry[name] = value
-    return entry
-
-
 class AcceptedHandler:
     def __init__(self, store: Store, channels: Mapping[str, Channel]) -> None:
         self._store = store
@@ -57,7 +38,7 @@ class AcceptedHandler:
             raise TransientError(f"store unavailable: {error}") from error
 
     async def _handle(self, event: MessageAcceptedV1) -> None:
-        await inbox.insert_if_absent(self._store, inbox_entry(event))
+        await inbox.insert_if_absent(self._store, inbox.entry_for(event))
         entry = await inbox.get_for_user(self._store, event.user_id, event.message_id)
         if entry is not None and entry.get("status") != "delivered":
             # Redelivered after a crash mid-delivery: continue with the attempts already recorded.
