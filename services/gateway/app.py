@@ -9,14 +9,14 @@ from aiohttp import web
 from services.gateway.ingress import Ingress
 from services.gateway.key_cache import KeyCache
 from services.gateway.keys import INGRESS
-from services.gateway.outbox import OutboxRelay, PublishedMarker
+from services.gateway.outbox import OutboxRelay, published_marker
 from services.gateway.routes import ingress, messages
 from shared.web import BUS, SETTINGS, STORE
 
 
 async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, store, bus = app[SETTINGS], app[STORE], app[BUS]
-    marker = PublishedMarker(store)
+    marker = published_marker(store)
     relay = OutboxRelay(
         store,
         bus,

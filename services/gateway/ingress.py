@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 
 from services.gateway.key_cache import KeyCache
-from services.gateway.outbox import PublishedMarker
+from shared.batching import IdBatcher
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
 from shared.data import messages
@@ -32,7 +32,7 @@ class Ingress:
         store: Store,
         bus: Bus,
         key_cache: KeyCache,
-        published: PublishedMarker,
+        published: IdBatcher,
         *,
         publish_timeout: float = 2.0,
     ) -> None:

@@ -1,12 +1,13 @@
 """The outbox: every accepted message is published at least once, whatever happens to the broker.
 
-`PublishedMarker` records confirmed publishes in batches (one store write per batch instead of one per
-message). `OutboxRelay` publishes what is still `accepted` after a grace period: the broker was down, the
-confirm timed out, or the gateway stopped between storing and publishing.
+Confirmed publishes are marked in batches (`published_marker`). `OutboxRelay` publishes what is still
+`accepted` after a grace period: the broker was down, the confirm timed out, or the gateway stopped
+between storing and publishing.
 """
 
 from __future__ import annotations
 
+from shared.batching import IdBatcher
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER
 from shared.data import messages
@@ -19,30 +20,13 @@ log = get_logger("igot.gateway.outbox")
 BATCH = 500
 
 
-class PublishedMarker:
-    def __init__(self, store: Store, *, interval_seconds: float = 0.1) -> None:
-        self._store = store
-        self._pending: list[str] = []
-        self._periodic = Periodic("published-marker", self.flush, interval_seconds=interval_seconds)
+def published_marker(store: Store) -> IdBatcher:
+    """Marks confirmed publishes `published`, one store write per batch instead of one per message."""
 
-    def add(self, message_id: str) -> None:
-        self._pending.append(message_id)
+    async def mark(message_ids: list[str]) -> None:
+        await messages.mark_published_many(store, message_ids, now_ms())
 
-    async def flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-            try:
-                await messages.mark_published_many(self._store, batch, now_ms())
-            except StoreError:
-                # Unmarked messages are only published once more by the relay; consumers are idempotent.
-                log.warning("could not mark published", count=len(batch))
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    async def stop(self) -> None:
-        await self._periodic.stop()
-        await self.flush()
+    return IdBatcher("published-marker", mark)
 
 
 class OutboxRelay:

@@ -79,10 +79,11 @@ async def mark_published_many(store: Store, message_ids: list[str], at: int) -> 
         )
 
 
-async def mark_routed(store: Store, message_id: str, at: int) -> None:
-    await store.collection(COLLECTION).update_one(
-        {"_id": message_id}, {"$set": {"state": ROUTED, "routedAt": at}}
-    )
+async def mark_routed_many(store: Store, message_ids: list[str], at: int) -> None:
+    if message_ids:
+        await store.collection(COLLECTION).update_many(
+            {"_id": {"$in": message_ids}}, {"$set": {"state": ROUTED, "routedAt": at}}
+        )
 
 
 async def list_unpublished(store: Store, *, accepted_before: int, limit: int) -> list[Document]:

@@ -40,7 +40,7 @@ async def test_relay_publishes_unconfirmed_and_after_restart_unrouted_messages(t
         await messages.insert(store, event)
     published_ids = [published_before_crash.message_id, routed.message_id]
     await messages.mark_published_many(store, published_ids, now_ms())
-    await messages.mark_routed(store, routed.message_id, now_ms())
+    await messages.mark_routed_many(store, [routed.message_id], now_ms())
 
     await bus.start()
     await bus.subscribe(

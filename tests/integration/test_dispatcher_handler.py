@@ -1,0 +1,44 @@
+"""The dispatcher's handler on the embedded store: one inbox entry per message, however often it arrives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.dispatcher.consumers.accepted import AcceptedHandler, routed_marker
+from shared.data import inbox, messages
+from shared.ids import new_id, now_ms
+from shared.messages.push import MessageAcceptedV1, MessageBody
+from shared.store.sqlite import SqliteStore
+
+
+async def test_redelivered_message_makes_one_entry_and_is_marked_routed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "igot.sqlite3")
+    routed = routed_marker(store)
+    handler = AcceptedHandler(store, channels={}, routed=routed)
+    event = MessageAcceptedV1(
+        message_id=new_id(),
+        user_id="u" * 24,
+        body=MessageBody(content="once"),
+        created_at=now_ms(),
+        topic="t",
+    )
+    try:
+        await messages.insert(store, event)
+        for _ in range(3):
+            await handler.handle(event)
+        await routed.flush()
+        entries, count = await inbox.list_for_user(store, "u" * 24, skip=0, limit=10)
+        assert count == 1
+        entry = entries[0]
+        assert (entry["_id"], entry["status"], entry["mode"], entry["read"], entry["topic"]) == (
+            event.message_id,
+            "delivered",
+            "inbox",
+            False,
+            "t",
+        )
+        assert [attempt["way"] for attempt in entry["attempts"]] == ["inbox"]
+        stored = await messages.get_by_id(store, event.message_id)
+        assert stored is not None and stored["state"] == messages.ROUTED
+    finally:
+        await store.close()
