@@ -2,32 +2,28 @@
 
 Each collection is a table `(id TEXT PRIMARY KEY, doc TEXT NOT NULL)`; `doc` holds the whole document as
 JSON, `_id` included. Filters become SQL over `json_extract(doc, '$.path')`, the same expressions the
-indexes are built on, so equality, range and sort use them. Because one thread owns the connection, calls
-run one after another, and read-modify-write operations also run inside `BEGIN IMMEDIATE` so that another
-process sharing the file cannot interleave either.
+indexes are built on, so equality, range and sort use them. Calls become functions of the connection that
+`sqlite_worker.SqliteWorker` runs one after another on its thread, grouping the calls that wait into one
+transaction (one disk sync for many writes), each call in its own savepoint.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+import weakref
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from shared.store.port import (
     Document,
-    DuplicateKeyError,
     Filter,
     IndexSpec,
     QueryError,
     SortSpec,
-    StoreError,
     StoreUnavailableError,
     Update,
 )
@@ -46,6 +42,7 @@ from shared.store.query import (
     validate_update,
     validate_window,
 )
+from shared.store.sqlite_worker import SqliteWorker
 
 T = TypeVar("T")
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -149,16 +146,8 @@ def _load(text: str) -> Document:
     return doc
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.create_function("igot_regexp", 3, _regexp, deterministic=True)
 
 
 class SqliteCollection:
@@ -220,14 +209,13 @@ class SqliteCollection:
         validate_update(update)
 
         def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
-            with _transaction(conn):
-                rows = conn.execute(self._select(where), params).fetchall()
-                changes = []
-                for doc_id, text in rows:
-                    new = _dump(apply_update(_load(text), update))
-                    if new != text:  # compare JSON: in Python 1 == 1.0 == True
-                        changes.append((new, doc_id))
-                conn.executemany(f"UPDATE {self._table} SET doc = ? WHERE id = ?", changes)
+            rows = conn.execute(self._select(where), params).fetchall()
+            changes = []
+            for doc_id, text in rows:
+                new = _dump(apply_update(_load(text), update))
+                if new != text:  # compare JSON: in Python 1 == 1.0 == True
+                    changes.append((new, doc_id))
+            conn.executemany(f"UPDATE {self._table} SET doc = ? WHERE id = ?", changes)
             return len(rows)
 
         return await self._query(filter, run)
@@ -256,19 +244,18 @@ class SqliteCollection:
         def run(
             conn: sqlite3.Connection, where: str, params: list[Any]
         ) -> tuple[Document | None, Document | None]:
-            with _transaction(conn):
-                row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
-                if row is not None:
-                    old = _load(row[1])
-                    new = apply_update(old, update)
-                    if (text := _dump(new)) != row[1]:  # compare JSON: in Python 1 == 1.0 == True
-                        conn.execute(f"UPDATE {self._table} SET doc = ? WHERE id = ?", (text, row[0]))
-                    return old, new
-                if seed is None:
-                    return None, None
-                doc = check_document(upsert_document(seed, update))
-                conn.execute(f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", (doc["_id"], _dump(doc)))
-                return None, doc
+            row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
+            if row is not None:
+                old = _load(row[1])
+                new = apply_update(old, update)
+                if (text := _dump(new)) != row[1]:  # compare JSON: in Python 1 == 1.0 == True
+                    conn.execute(f"UPDATE {self._table} SET doc = ? WHERE id = ?", (text, row[0]))
+                return old, new
+            if seed is None:
+                return None, None
+            doc = check_document(upsert_document(seed, update))
+            conn.execute(f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", (doc["_id"], _dump(doc)))
+            return None, doc
 
         return await self._query(tree, run)
 
@@ -276,12 +263,11 @@ class SqliteCollection:
         order = _order(sort)
 
         def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> Document | None:
-            with _transaction(conn):
-                row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
-                if row is None:
-                    return None
-                conn.execute(f"DELETE FROM {self._table} WHERE id = ?", (row[0],))
-                return _load(row[1])
+            row = conn.execute(self._select(where, order, " LIMIT 1"), params).fetchone()
+            if row is None:
+                return None
+            conn.execute(f"DELETE FROM {self._table} WHERE id = ?", (row[0],))
+            return _load(row[1])
 
         return await self._query(filter, run)
 
@@ -305,14 +291,10 @@ class SqliteStore:
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
-        self._path = Path(path)
-        self._synchronous = synchronous.upper()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="igot-store")
+        self._worker = SqliteWorker(Path(path), synchronous.upper(), _prepare)
+        weakref.finalize(self, self._worker.stop_soon)  # ends the thread of a store dropped unclosed
         self._collections: dict[str, SqliteCollection] = {}
         self._closed = False
-        # touched on the worker thread only
-        self._conn: sqlite3.Connection | None = None
-        self._tables: set[str] = set()
 
     def collection(self, name: str) -> SqliteCollection:
         if name not in self._collections:
@@ -335,49 +317,13 @@ class SqliteStore:
         await self._run(None, lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
+        """Finish the calls already made, then stop; later calls raise `StoreUnavailableError`."""
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._disconnect)
-        self._executor.shutdown(wait=True)
+        await self._worker.stop()
 
     async def _run(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, table, fn)
-
-    def _call(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Runs on the worker thread: open on first use, create the table, translate sqlite errors."""
-        try:
-            conn = self._connect()
-            if table is not None and table not in self._tables:
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
-                self._tables.add(table)
-            return fn(conn)
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
-                raise DuplicateKeyError(str(exc)) from exc
-            raise StoreError(str(exc)) from exc
-        except (sqlite3.DatabaseError, OSError) as exc:  # I/O, locked, corrupt, closed
-            raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={self._synchronous}")
-                conn.create_function("igot_regexp", 3, _regexp, deterministic=True)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        return await self._worker.submit(table, fn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from shared.store.port import (
     StoreUnavailableError,
 )
 from shared.store.sqlite import SqliteStore
+from shared.store.sqlite_worker import SqliteWorker
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.integration)])
@@ -464,6 +466,49 @@ async def test_concurrent_claims_have_one_winner(coll: Collection) -> None:
     assert await coll.find_one({"_id": "job"}) == {"_id": "job", "state": "claimed", "by": winners[0]["by"]}
 
 
+async def test_concurrent_inserts_with_duplicates(coll: Collection) -> None:
+    docs: list[dict[str, Any]] = []
+    for i in range(270):
+        docs.append({"_id": f"d{i:03}", "i": i, "body": f"first {i}"})
+        if i % 9 == 8:  # a second document for the _id submitted eight calls earlier
+            docs.append({"_id": f"d{i - 8:03}", "i": i - 8, "body": "second", "extra": [i]})
+    assert len(docs) == 300
+    results = await asyncio.gather(*(coll.insert_one(doc) for doc in docs), return_exceptions=True)
+    stored = [doc for doc, result in zip(docs, results, strict=True) if not isinstance(result, BaseException)]
+    failed = [result for result in results if isinstance(result, BaseException)]
+    assert len(stored) == 270 and len(failed) == 30
+    assert all(isinstance(error, DuplicateKeyError) for error in failed)
+    assert [result for result in results if isinstance(result, str)] == [doc["_id"] for doc in stored]
+    assert len({doc["_id"] for doc in stored}) == 270
+    assert await coll.find({}, sort=[("_id", 1)]) == sorted(stored, key=lambda doc: str(doc["_id"]))
+
+
+async def test_concurrent_updates_and_inserts_are_exact(coll: Collection) -> None:
+    await coll.insert_one({"_id": "counter", "n": 0, "text": "x"})
+    calls: list[Any] = []
+    for i in range(200):
+        calls.append(coll.update_one({"_id": "counter"}, {"$inc": {"n": 1}}))
+        if i % 2 == 0:
+            calls.append(coll.insert_one({"_id": f"item{i:03}", "i": i}))
+        if i % 25 == 0:  # fails alone: $inc on a string
+            calls.append(coll.update_one({"_id": "counter"}, {"$inc": {"text": 1}}))
+        if i % 4 == 0:
+            calls.append(coll.find_one_and_update({"_id": "counter"}, {"$inc": {"m": 1}}))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert sum(isinstance(r, QueryError) for r in results) == 8
+    assert not [r for r in results if isinstance(r, BaseException) and not isinstance(r, QueryError)]
+    assert results.count(1) == 200
+    assert sorted(r for r in results if isinstance(r, str)) == [f"item{i:03}" for i in range(0, 200, 2)]
+    claimed = sorted(r["m"] for r in results if isinstance(r, dict))
+    assert claimed == list(range(1, 51))  # every caller saw its own increment
+    assert await coll.find_one({"_id": "counter"}) == {"_id": "counter", "n": 200, "text": "x", "m": 50}
+    assert await coll.count({"i": {"$exists": True}}) == 100
+    assert await coll.find({"i": {"$gte": 196}}, sort=[("i", 1)]) == [
+        {"_id": "item196", "i": 196},
+        {"_id": "item198", "i": 198},
+    ]
+
+
 async def test_ping(store: Store) -> None:
     await store.ping()
 
@@ -483,6 +528,88 @@ async def test_sqlite_persists_across_restarts(tmp_path: Path) -> None:
     with pytest.raises(DuplicateKeyError):
         await users.insert_one({"email": "a@b"})
     await second.close()
+
+
+async def test_sqlite_acknowledged_concurrent_writes_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "igot.sqlite3"
+    first = SqliteStore(path)
+    things, counters = first.collection("things"), first.collection("counters")
+    await counters.insert_one({"_id": "c", "n": 0})
+    written = await asyncio.gather(
+        *(things.insert_one({"_id": f"t{i:03}", "i": i, "text": "é" * (i % 7)}) for i in range(400)),
+        *(counters.update_one({"_id": "c"}, {"$inc": {"n": 1}}) for _ in range(100)),
+        *(things.update_one({"_id": f"t{i:03}"}, {"$set": {"seen": True}}) for i in range(0, 400, 4)),
+    )
+    assert written == [f"t{i:03}" for i in range(400)] + [1] * 200
+    # calls already made when close() starts are finished before the store stops
+    queued = [asyncio.create_task(things.insert_one({"_id": f"late{i}", "i": -1 - i})) for i in range(50)]
+    await asyncio.sleep(0)
+    await first.close()
+    assert await asyncio.gather(*queued) == [f"late{i}" for i in range(50)]
+    with pytest.raises(StoreUnavailableError):
+        await things.insert_one({"_id": "too-late"})
+
+    second = SqliteStore(path)
+    things = second.collection("things")
+    assert await second.collection("counters").find({}) == [{"_id": "c", "n": 100}]
+    assert await things.count({}) == 450
+    assert await things.count({"seen": True}) == 100
+    assert await ids(things, {"i": {"$lt": 0}}, sort=[("i", -1)]) == [f"late{i}" for i in range(50)]
+    assert await things.find({"i": {"$gte": 0}}, sort=[("i", 1)]) == [
+        {"_id": f"t{i:03}", "i": i, "text": "é" * (i % 7), **({"seen": True} if i % 4 == 0 else {})}
+        for i in range(400)
+    ]
+    await second.close()
+
+
+async def test_sqlite_failed_call_is_undone_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "igot.sqlite3")
+    await store.ensure_indexes([IndexSpec("things", (("slug", 1),), unique=True)])
+    things = store.collection("things")
+    for name in "abc":
+        await things.insert_one({"_id": name, "slug": name, "group": "g"})
+    results = await asyncio.gather(
+        *(things.insert_one({"_id": f"x{i}", "slug": f"x{i}"}) for i in range(20)),
+        things.update_many({"group": "g"}, {"$set": {"slug": "same"}}),  # the second document clashes
+        *(things.update_one({"_id": f"x{i}"}, {"$set": {"done": True}}) for i in range(20)),
+        return_exceptions=True,
+    )
+    assert results[:20] == [f"x{i}" for i in range(20)]
+    assert isinstance(results[20], DuplicateKeyError)
+    assert results[21:] == [1] * 20
+    assert await things.find({"group": "g"}, sort=[("_id", 1)]) == [
+        {"_id": name, "slug": name, "group": "g"} for name in "abc"
+    ]
+    assert await things.count({"done": True}) == 20
+    await store.close()
+
+
+async def test_sqlite_failed_commit_fails_the_whole_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "igot.sqlite3")
+    kept, fresh = store.collection("kept"), store.collection("fresh")
+    await kept.insert_one({"_id": "k", "n": 0})
+
+    def failing_commit(self: SqliteWorker, conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(SqliteWorker, "_commit", failing_commit)
+    results = await asyncio.gather(
+        *(fresh.insert_one({"_id": f"f{i}"}) for i in range(40)),
+        kept.update_one({"_id": "k"}, {"$inc": {"n": 1}}),
+        kept.insert_one({"_id": "k"}),  # would be a duplicate: the batch fails first
+        kept.find({}),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StoreUnavailableError) for r in results)
+    monkeypatch.undo()
+    assert await kept.find({}) == [{"_id": "k", "n": 0}]
+    assert await fresh.count({}) == 0  # its table was rolled back too, and is made again
+    assert await fresh.insert_one({"_id": "f0"}) == "f0"
+    assert await kept.update_one({"_id": "k"}, {"$inc": {"n": 1}}) == 1
+    assert await kept.find({}) == [{"_id": "k", "n": 1}]
+    await store.close()
 
 
 async def test_sqlite_unusable_path_is_unavailable(tmp_path: Path) -> None:

@@ -1,0 +1,215 @@
+"""The standalone store's worker thread: one SQLite connection, waiting calls grouped into one transaction.
+
+Callers queue operations; the thread takes everything that is waiting (up to `MAX_BATCH`) and runs it in
+one `BEGIN IMMEDIATE` ... `COMMIT`, each operation inside its own savepoint. An operation that fails is
+rolled back to its savepoint and raises to its own caller alone; the others go on. Every caller hears
+back only after the COMMIT returned, so nothing is reported stored before it is as durable as the
+`synchronous` setting makes it. If the COMMIT fails, or SQLite gives the transaction up (I/O error, disk
+full), every operation of the batch fails with `StoreUnavailableError` and nothing of it is kept.
+
+Operations run in queue order on one thread, so every result is the one running them one after another
+would give, and a read-modify-write never interleaves with anything; `BEGIN IMMEDIATE` also keeps other
+processes sharing the file out for the duration of a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.store.port import DuplicateKeyError, StoreError, StoreUnavailableError
+
+T = TypeVar("T")
+MAX_BATCH = 256
+
+Outcome = tuple[Any, BaseException | None]  # (result, error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    table: str | None  # created on first use
+    fn: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | None = None
+
+
+def _translate(exc: Exception) -> BaseException:
+    """The store error for what an operation raised; errors of the store's own kind pass unchanged."""
+    error: BaseException
+    if isinstance(exc, sqlite3.IntegrityError):
+        error = DuplicateKeyError(str(exc)) if "UNIQUE" in str(exc) else StoreError(str(exc))
+    elif isinstance(exc, sqlite3.DatabaseError | OSError):  # I/O, locked, corrupt, closed
+        error = StoreUnavailableError(f"{type(exc).__name__}: {exc}")
+    else:
+        return exc
+    error.__cause__ = exc
+    return error
+
+
+def _unavailable(exc: Exception) -> StoreUnavailableError:
+    error = StoreUnavailableError(f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _resolve(results: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+    """Runs on the callers' event loop."""
+    for future, (value, error) in results:
+        if future.done():  # cancelled meanwhile
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+def _settle(ops: list[_Op], outcomes: list[Outcome]) -> None:
+    """Hand the outcomes over, with one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+    for op, outcome in zip(ops, outcomes, strict=True):
+        by_loop.setdefault(op.loop, []).append((op.future, outcome))
+    for loop, results in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, results)
+
+
+class SqliteWorker:
+    """Owns the connection; `submit` runs `fn(connection)` on the worker thread and returns its result."""
+
+    def __init__(
+        self, path: Path, synchronous: str, on_connect: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._on_connect = on_connect
+        self._queue: queue.SimpleQueue[_Op | _Stop] = queue.SimpleQueue()
+        # touched on the worker thread only
+        self._conn: sqlite3.Connection | None = None
+        self._tables: set[str] = set()
+        self._thread = threading.Thread(target=self._serve, name="igot-store", daemon=True)
+        self._thread.start()
+
+    async def submit(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Op(table, fn, loop, future))
+        return await future
+
+    async def stop(self) -> None:
+        """Finish every operation queued so far, close the connection and end the thread."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Stop(loop, done))
+        await done
+
+    def stop_soon(self) -> None:
+        """Like `stop`, without waiting (for when the store is dropped unclosed)."""
+        self._queue.put(_Stop())
+
+    def _serve(self) -> None:
+        while True:
+            batch: list[_Op] = []
+            item = self._queue.get()
+            while isinstance(item, _Op):
+                batch.append(item)
+                if len(batch) == MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                _settle(batch, self._run_batch(batch))
+            if isinstance(item, _Stop):
+                self._finish(item)
+                return
+
+    def _finish(self, stop: _Stop) -> None:
+        try:
+            self._disconnect()
+        finally:
+            if stop.loop is not None and stop.future is not None:
+                done: list[tuple[asyncio.Future[Any], Outcome]] = [(stop.future, (None, None))]
+                with contextlib.suppress(RuntimeError):
+                    stop.loop.call_soon_threadsafe(_resolve, done)
+
+    def _run_batch(self, batch: list[_Op]) -> list[Outcome]:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [self._run_one(conn, op) for op in batch]
+            self._commit(conn)
+        except Exception as exc:
+            self._abandon(conn)
+            return [(None, _unavailable(exc)) for _ in batch]
+        return outcomes
+
+    def _run_one(self, conn: sqlite3.Connection, op: _Op) -> Outcome:
+        """Run one operation in its own savepoint; raises only when the whole transaction is lost."""
+        if op.future.cancelled():  # the caller gave up before its turn came
+            return None, None
+        self._ensure_table(conn, op.table)
+        conn.execute("SAVEPOINT op")
+        value, error = None, None
+        try:
+            value = op.fn(conn)
+        except Exception as exc:
+            if not conn.in_transaction:  # SQLite rolled everything back
+                raise
+            conn.execute("ROLLBACK TO op")
+            error = _translate(exc)
+        conn.execute("RELEASE op")
+        return value, error
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+
+    def _abandon(self, conn: sqlite3.Connection | None) -> None:
+        """Undo a failed batch; tables it created are gone too."""
+        self._tables.clear()
+        if conn is None or not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # start over with a fresh connection (closing rolls back)
+            with contextlib.suppress(sqlite3.Error):
+                self._disconnect()
+
+    def _ensure_table(self, conn: sqlite3.Connection, table: str | None) -> None:
+        # outside the operation's savepoint: a failing first operation does not take the table with it
+        if table is not None and table not in self._tables:
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
+            self._tables.add(table)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                self._on_connect(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
