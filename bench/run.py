@@ -36,8 +36,16 @@ import aio_pika
 import aiohttp
 import pymongo
 
-from shared.topology import QUEUES
-from tests.integration.processes import Deployment, Process, base_env, free_port, start, wait_ready
+from tests.integration.processes import (
+    Deployment,
+    Process,
+    base_env,
+    drop_database,
+    free_port,
+    remove_broker_namespace,
+    start,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -151,8 +159,8 @@ async def _start_distributed(running: Running, workdir: Path, options: Options) 
     )
     deployment = running.deployment = _deployment(running, env, workdir)
     running.names = {"mongo_db": namespace, "bus_exchange": exchange}
-    running.cleanups.append(lambda: asyncio.to_thread(_drop_database, options.mongo_url, namespace))
-    running.cleanups.append(lambda: _delete_exchange(options.amqp_url, exchange))
+    running.cleanups.append(lambda: asyncio.to_thread(drop_database, options.mongo_url, namespace))
+    running.cleanups.append(lambda: remove_broker_namespace(options.amqp_url, exchange, RETRY_DELAYS))
     try:
         deployment.cli("migrate")
     except AssertionError as error:
@@ -178,25 +186,6 @@ async def _ready(running: Running) -> None:
             await wait_ready(process)
         except AssertionError as error:
             raise ModeFailed(f"{process.name} did not become ready", str(error)[-LOG_TAIL_CHARS:]) from None
-
-
-def _drop_database(mongo_url: str, name: str) -> None:
-    client: pymongo.MongoClient[dict[str, Any]]
-    with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=5000) as client:
-        client.drop_database(name)
-
-
-async def _delete_exchange(amqp_url: str, exchange: str) -> None:
-    """Remove the run's exchange and every queue named after it (`<exchange>.<queue>[.retry.N|.parked]`)."""
-    connection = await asyncio.wait_for(aio_pika.connect(amqp_url), 10.0)
-    async with connection:
-        channel = await connection.channel()
-        for queue in QUEUES:
-            name = f"{exchange}.{queue.name}"
-            retries = [f"{name}.retry.{step}" for step in range(1, len(RETRY_DELAYS) + 1)]
-            for queue_name in (name, *retries, f"{name}.parked"):
-                await channel.queue_delete(queue_name, timeout=10.0)
-        await channel.exchange_delete(exchange, timeout=10.0)
 
 
 def _infrastructure_problem(options: Options) -> str | None:

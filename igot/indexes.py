@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.auth.data import login_codes, users
-from shared.data import inbox, keys, messages, tokens
+from shared.data import inbox, keys, outbox, tokens
 from shared.store import IndexSpec
 
 ALL_INDEXES: tuple[IndexSpec, ...] = (
@@ -11,6 +11,6 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *login_codes.INDEXES,
     *keys.INDEXES,
     *tokens.INDEXES,
-    *messages.INDEXES,
+    *outbox.INDEXES,
     *inbox.INDEXES,
 )

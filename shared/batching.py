@@ -22,19 +22,26 @@ class IdBatcher:
     ) -> None:
         self.name = name
         self._write = write
-        self._pending: list[str] = []
+        self._pending: dict[str, None] = {}  # insertion-ordered, with a fast `in`
         self._periodic = Periodic(name, self.flush, interval_seconds=interval_seconds)
 
     def add(self, item_id: str) -> None:
-        self._pending.append(item_id)
+        self._pending[item_id] = None
+
+    def __contains__(self, item_id: str) -> bool:
+        """Waiting to be written."""
+        return item_id in self._pending
 
     async def flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            # Ids stay "waiting" until written, so nobody mistakes one in the middle of a write for done.
+            batch = list(self._pending)[:BATCH]
             try:
                 await self._write(batch)
             except StoreError as error:
                 log.warning("batched write failed", batch=self.name, count=len(batch), error=str(error))
+            for item_id in batch:
+                self._pending.pop(item_id, None)
 
     def start(self) -> None:
         self._periodic.start()

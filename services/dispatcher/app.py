@@ -6,19 +6,22 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.dispatcher.consumers.accepted import AcceptedHandler, routed_marker
+from services.dispatcher.consumers.accepted import AcceptedHandler, outbox_cleaner
 from shared.web import BUS, STORE
 
 
 async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
-    routed = routed_marker(app[STORE])
-    routed.start()
-    handler = AcceptedHandler(app[STORE], channels={}, routed=routed)
+    # On RabbitMQ the gateway clears the outbox on the broker's confirm; the in-process bus needs us to.
+    cleaner = None if app[BUS].durable else outbox_cleaner(app[STORE])
+    if cleaner is not None:
+        cleaner.start()
+    handler = AcceptedHandler(app[STORE], channels={}, routed=cleaner)
     await app[BUS].subscribe(handler.subscription())
     yield
     # Handlers in flight are drained when the bus context (registered earlier) stops, after this one;
-    # marks they add after this flush are redone by a deduplicated re-publish at worst.
-    await routed.stop()
+    # entries they finish after this flush are re-published at the next start and deduplicated.
+    if cleaner is not None:
+        await cleaner.stop()
 
 
 def install(app: web.Application) -> None:

@@ -9,26 +9,23 @@ from aiohttp import web
 from services.gateway.ingress import Ingress
 from services.gateway.key_cache import KeyCache
 from services.gateway.keys import INGRESS
-from services.gateway.outbox import OutboxRelay, published_marker
+from services.gateway.outbox import OutboxRelay
 from services.gateway.routes import ingress, messages
 from shared.web import BUS, SETTINGS, STORE
 
 
 async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, store, bus = app[SETTINGS], app[STORE], app[BUS]
-    marker = published_marker(store)
     relay = OutboxRelay(
         store,
         bus,
         grace_seconds=settings.outbox_grace_seconds,
         interval_seconds=settings.outbox_interval_seconds,
     )
-    app[INGRESS] = Ingress(store, bus, KeyCache(store), marker)
-    marker.start()
+    app[INGRESS] = Ingress(store, bus, KeyCache(store), relay)
     await relay.start()
     yield
     await relay.stop()
-    await marker.stop()
 
 
 def install(app: web.Application) -> None:

@@ -11,10 +11,10 @@ import asyncio
 import hashlib
 
 from services.gateway.key_cache import KeyCache
-from shared.batching import IdBatcher
+from services.gateway.outbox import OutboxRelay
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
-from shared.data import messages
+from shared.data import outbox
 from shared.data.keys import PushKey
 from shared.envelope import ApiError, Ret, not_found
 from shared.ids import is_hex24, new_id, now_ms
@@ -32,14 +32,14 @@ class Ingress:
         store: Store,
         bus: Bus,
         key_cache: KeyCache,
-        published: IdBatcher,
+        relay: OutboxRelay,
         *,
         publish_timeout: float = 2.0,
     ) -> None:
         self._store = store
         self._bus = bus
         self._keys = key_cache
-        self._published = published
+        self._relay = relay
         self._publish_timeout = publish_timeout
 
     async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
@@ -56,10 +56,13 @@ class Ingress:
             created_at=now_ms(),
         )
         try:
-            await messages.insert(self._store, event)
+            await outbox.insert(self._store, event)
         except DuplicateKeyError:
+            # The same idempotency key, its first send still in flight: that one will arrive.
             log.info("idempotent repeat", message_id=message_id)
             return message_id
+        # A repeat after the first send arrived is published again; the dispatcher finds the inbox entry
+        # under the same id and delivers nothing twice.
         await self._publish(event, trace_id)
         return message_id
 
@@ -86,8 +89,9 @@ class Ingress:
             await asyncio.wait_for(self._bus.publish(event, headers=headers), self._publish_timeout)
         except (PublishError, BusUnavailableError, TimeoutError) as error:
             log.warning("publish deferred to the outbox relay", message_id=event.message_id, error=str(error))
+            self._relay.failed(event)
             return
-        self._published.add(event.message_id)
+        self._relay.confirmed(event.message_id)
 
 
 def _gone(reason: str) -> ApiError:

@@ -94,6 +94,7 @@ class AmqpBus:
         self._admin: AbstractChannel | None = None  # declarations
         self._exchange: AbstractExchange | None = None
         self._consumers: list[_Consumer] = []
+        self._declared: dict[str, None] = {}  # queue names, in declaration order
 
     # -- names -------------------------------------------------------------------------------------------
 
@@ -212,10 +213,25 @@ class AmqpBus:
     async def declare(self, subscription: Subscription) -> None:
         await self._declare(subscription)
 
+    async def delete_declared(self) -> None:
+        """Delete every queue this bus declared, and its exchange: for tests and benchmarks that clean up."""
+        if self._admin is None:
+            raise BusUnavailableError("the bus is not connected")
+        for name in self._declared:
+            await self._admin.queue_delete(name)
+        await self._admin.exchange_delete(self._exchange_name)
+        self._declared.clear()
+
     async def _declare(self, subscription: Subscription) -> None:
         if self._admin is None:
             raise BusUnavailableError("the bus is not connected")
         name = self.queue_name(subscription.queue)
+        delays = self._delays(subscription)
+        self._declared.update(
+            dict.fromkeys(
+                [name, *(f"{name}.retry.{step}" for step in range(1, len(delays) + 1)), f"{name}.parked"]
+            )
+        )
         try:
             queue = await self._admin.declare_queue(name, durable=True, arguments=_QUORUM)
             for pattern in subscription.bindings():

@@ -1,15 +1,15 @@
 """Inbox entries (written by the dispatcher; read and marked by the gateway's client API).
 
 `{_id, userId, messageId, app, source?, topic?, body, extra?, createdAt, read, mode, status, attempts}`.
-For a message to one user the entry's `_id` is the message id, so a redelivered message finds its entry
-instead of writing a second one.
+For a message to one user the entry's `_id` is the message id, so a redelivered message (or a retried send
+with the same idempotency key) finds its entry instead of writing a second one. The entry is the lasting
+record of a message; the outbox only holds it while it is in flight.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.data import messages
 from shared.messages.push import MessageAcceptedV1
 from shared.store import Document, DuplicateKeyError, IndexSpec, Store
 
@@ -22,15 +22,22 @@ INDEXES = (
 
 def entry_for(message: MessageAcceptedV1) -> Document:
     """A new, unread entry for a message to one user, before any delivery attempt."""
-    return {
+    entry: Document = {
         "_id": message.message_id,
         "messageId": message.message_id,
-        **messages.recipient_fields(message),
+        "userId": message.user_id,
+        "app": message.app,
+        "body": message.body.model_dump(),
+        "createdAt": message.created_at,
         "read": False,
         "mode": "inbox",
         "status": "pending",
         "attempts": [],
     }
+    for field, value in (("source", message.source), ("topic", message.topic), ("extra", message.extra)):
+        if value is not None:
+            entry[field] = value
+    return entry
 
 
 async def insert_if_absent(store: Store, entry: Document) -> bool:

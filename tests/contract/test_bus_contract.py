@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 import aio_pika
@@ -27,6 +27,7 @@ from shared.bus.port import (
     TransientError,
 )
 from shared.messages.base import BusMessage
+from tests.waiting import eventually
 
 DELAYS = (0.05, 0.1)
 
@@ -67,20 +68,6 @@ class Pong(BusMessage):
 class Nobody(BusMessage):
     type: Literal["test.nobody"] = "test.nobody"
     version: Literal[1] = 1
-
-
-async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 15.0) -> None:
-    """Wait until `condition` holds, polling; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
 
 
 class Harness:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pymongo
 import pytest
 
-from tests.integration.processes import Deployment, base_env, free_port, start, wait_ready
+from tests.integration.processes import (
+    Deployment,
+    base_env,
+    drop_database,
+    free_port,
+    remove_broker_namespace,
+    start,
+    wait_ready,
+)
 
 MAX_BODY = 4096
+RETRY_DELAYS = (0.2, 0.5)
 
 
 async def start_standalone(workdir: Path) -> Deployment:
-    env = base_env(workdir, max_body_bytes=str(MAX_BODY), bus_retry_delays="[0.2, 0.5]")
+    env = base_env(workdir, max_body_bytes=str(MAX_BODY), bus_retry_delays=json.dumps(RETRY_DELAYS))
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
     process = start("standalone", ["standalone"], env, workdir, free_port())
     deployment.processes.append(process)
@@ -31,7 +40,7 @@ async def start_distributed(workdir: Path, amqp_url: str, mongo_url: str, namesp
         mongo_url=mongo_url,
         mongo_db=namespace,
         bus_exchange=f"igot-{namespace}",
-        bus_retry_delays="[0.2, 0.5]",
+        bus_retry_delays=json.dumps(RETRY_DELAYS),
         max_body_bytes=str(MAX_BODY),
     )
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
@@ -59,8 +68,7 @@ async def deployment(
     finally:
         exit_codes = running.stop()
         if request.param == "distributed":
-            client: pymongo.MongoClient[dict[str, object]]
-            with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
-                client.drop_database(namespace)
+            drop_database(mongo_url, namespace)
+            await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
     # SIGTERM drains and exits cleanly: a crash or a hang on the way out is a failure too.
     assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()

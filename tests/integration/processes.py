@@ -10,12 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pymongo
+
+from igot.runtime import declare_topology
+from shared.bus.amqp import AmqpBus
 
 IGOT = [sys.executable, "-m", "igot.cli"]
 
@@ -109,20 +112,25 @@ async def wait_ready(process: Process, timeout: float = 60.0) -> None:
     raise AssertionError(f"{process.name} not ready in {timeout}s:\n{process.log()}")
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll `check` until it holds: waits on an outcome instead of guessing a sleep."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("IGOT_")}
     env.update({"IGOT_DATA_DIR": str(workdir / "data"), "IGOT_LOG_FORMAT": "json", "IGOT_LOG_LEVEL": "info"})
     env.update({f"IGOT_{key.upper()}": value for key, value in settings.items()})
     return env
+
+
+async def remove_broker_namespace(amqp_url: str, exchange: str, retry_delays: tuple[float, ...]) -> None:
+    """Delete the exchange and every queue a deployment with these settings declared on RabbitMQ."""
+    bus = AmqpBus(amqp_url, exchange=exchange, prefetch=1, retry_delays=retry_delays)
+    await bus.start()
+    try:
+        await declare_topology(bus)
+        await bus.delete_declared()
+    finally:
+        await bus.stop()
+
+
+def drop_database(mongo_url: str, name: str) -> None:
+    client: pymongo.MongoClient[dict[str, object]]
+    with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(name)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 
 from tests.integration.conftest import MAX_BODY
-from tests.integration.processes import Deployment, eventually
+from tests.integration.processes import Deployment
 from tests.integration.test_push_flow import get_json, inbox, inbox_count, post_json, sign_in
+from tests.waiting import eventually
 
 
 async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> None:

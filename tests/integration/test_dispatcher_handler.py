@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.dispatcher.consumers.accepted import AcceptedHandler, routed_marker
-from shared.data import inbox, messages
+from services.dispatcher.consumers.accepted import AcceptedHandler, outbox_cleaner
+from shared.data import inbox, outbox
 from shared.ids import new_id, now_ms
 from shared.messages.push import MessageAcceptedV1, MessageBody
 from shared.store.sqlite import SqliteStore
 
 
-async def test_redelivered_message_makes_one_entry_and_is_marked_routed(tmp_path: Path) -> None:
+async def test_redelivered_message_makes_one_entry_and_leaves_the_outbox(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "igot.sqlite3")
-    routed = routed_marker(store)
-    handler = AcceptedHandler(store, channels={}, routed=routed)
+    cleaner = outbox_cleaner(store)
+    handler = AcceptedHandler(store, channels={}, routed=cleaner)
     event = MessageAcceptedV1(
         message_id=new_id(),
         user_id="u" * 24,
@@ -23,10 +23,10 @@ async def test_redelivered_message_makes_one_entry_and_is_marked_routed(tmp_path
         topic="t",
     )
     try:
-        await messages.insert(store, event)
+        await outbox.insert(store, event)
         for _ in range(3):
             await handler.handle(event)
-        await routed.flush()
+        await cleaner.flush()
         entries, count = await inbox.list_for_user(store, "u" * 24, skip=0, limit=10)
         assert count == 1
         entry = entries[0]
@@ -38,7 +38,6 @@ async def test_redelivered_message_makes_one_entry_and_is_marked_routed(tmp_path
             "t",
         )
         assert [attempt["way"] for attempt in entry["attempts"]] == ["inbox"]
-        stored = await messages.get_by_id(store, event.message_id)
-        assert stored is not None and stored["state"] == messages.ROUTED
+        assert await store.collection(outbox.COLLECTION).count({}) == 0
     finally:
         await store.close()

@@ -7,12 +7,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-import pymongo
 
+from shared.settings import Settings
 from tests.fakes.tcp_proxy import CuttableProxy
 from tests.integration.conftest import start_standalone
-from tests.integration.processes import Deployment, base_env, eventually, free_port, start, wait_ready
+from tests.integration.processes import (
+    Deployment,
+    base_env,
+    drop_database,
+    free_port,
+    remove_broker_namespace,
+    start,
+    wait_ready,
+)
 from tests.integration.test_push_flow import get_json, inbox, inbox_count, sign_in
+from tests.waiting import eventually
 
 
 async def _count_reaches(deployment: Deployment, session: aiohttp.ClientSession, token: str, n: int) -> None:
@@ -70,9 +79,8 @@ async def test_broker_outage_between_gateway_and_rabbitmq(
     finally:
         deployment.stop()
         await proxy.stop()
-        client: pymongo.MongoClient[dict[str, object]]
-        with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
-            client.drop_database(namespace)
+        drop_database(mongo_url, namespace)
+        await remove_broker_namespace(amqp_url, f"igot-{namespace}", Settings().bus_retry_delays)
 
 
 async def test_standalone_killed_mid_flight_delivers_everything_after_restart(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from tests.integration.processes import Deployment, eventually
+from tests.integration.processes import Deployment
+from tests.waiting import eventually
 
 
 async def get_json(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:

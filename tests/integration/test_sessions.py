@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pymongo
 import pytest
 
 from shared.data import tokens
@@ -15,6 +14,7 @@ from shared.sessions import authenticate
 from shared.store import Store
 from shared.store.mongo import MongoStore
 from shared.store.sqlite import SqliteStore
+from tests.integration.processes import drop_database
 
 
 @pytest.fixture(params=["sqlite", "mongo"])
@@ -29,9 +29,7 @@ async def store(
     finally:
         await opened.close()
         if request.param == "mongo":
-            client: pymongo.MongoClient[dict[str, object]]
-            with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=3000) as client:
-                client.drop_database(namespace)
+            drop_database(mongo_url, namespace)
 
 
 async def refused(store: Store, token: str | None) -> Ret:

@@ -11,8 +11,7 @@ from services.dispatcher.channels.base import Channel, Delivery
 from services.dispatcher.delivery import PushWay, deliver
 from shared.batching import IdBatcher
 from shared.bus import Subscription, TransientError
-from shared.data import inbox, messages
-from shared.ids import now_ms
+from shared.data import inbox, outbox
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1
 from shared.store import Store, StoreUnavailableError
@@ -21,17 +20,21 @@ from shared.topology import DISPATCHER_ACCEPTED
 log = get_logger("igot.dispatcher")
 
 
-def routed_marker(store: Store) -> IdBatcher:
-    """Marks messages `routed` in batches; a lost batch only means a redundant, deduplicated re-publish."""
+def outbox_cleaner(store: Store) -> IdBatcher:
+    """Removes outbox entries of messages now in an inbox, in batches.
 
-    async def mark(message_ids: list[str]) -> None:
-        await messages.mark_routed_many(store, message_ids, now_ms())
+    Needed where the bus keeps nothing across restarts (the entry is the only copy until the inbox has
+    it); a batch lost in a crash means one deduplicated re-publish, nothing more.
+    """
 
-    return IdBatcher("routed-marker", mark)
+    async def delete(message_ids: list[str]) -> None:
+        await outbox.delete_many(store, message_ids)
+
+    return IdBatcher("outbox-cleaner", delete)
 
 
 class AcceptedHandler:
-    def __init__(self, store: Store, channels: Mapping[str, Channel], routed: IdBatcher) -> None:
+    def __init__(self, store: Store, channels: Mapping[str, Channel], *, routed: IdBatcher | None) -> None:
         self._store = store
         self._channels = channels
         self._routed = routed
@@ -47,7 +50,8 @@ class AcceptedHandler:
             await self._handle(event)
         except StoreUnavailableError as error:
             raise TransientError(f"store unavailable: {error}") from error
-        self._routed.add(event.message_id)
+        if self._routed is not None:
+            self._routed.add(event.message_id)
 
     async def _handle(self, event: MessageAcceptedV1) -> None:
         ways = self._ways(event)
