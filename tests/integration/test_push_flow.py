@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -68,10 +69,10 @@ async def test_pushes_reach_the_inbox_with_status(deployment: Deployment) -> Non
 
         token = await sign_in(deployment, session, "me@example.com")
 
-        async def all_three_delivered() -> bool:
-            return await inbox_count(deployment, session, token) == 3
+        async def all_delivered(count: int) -> bool:
+            return await inbox_count(deployment, session, token) == count
 
-        await eventually(all_three_delivered, what="three messages in the inbox")
+        await eventually(lambda: all_delivered(3), what="three messages in the inbox")
         data = await inbox(deployment, session, token, index=1, size=20)
         newest, middle, oldest = data["messages"]
         assert [m["id"] for m in data["messages"]] == list(reversed(ids))
@@ -108,9 +109,15 @@ async def test_pushes_reach_the_inbox_with_status(deployment: Deployment) -> Non
         reads = {m["id"]: m["read"] for m in (await inbox(deployment, session, token))["messages"]}
         assert reads == {ids[0]: False, ids[1]: True, ids[2]: True}
 
+        # The command line sends through the same ingress.
+        sent = json.loads(deployment.cli("push", key, "from the CLI", "--title", "cli", "--server", base))
+        assert sent["ret"] == 0 and len(sent["data"]["id"]) == 24
+        await eventually(lambda: all_delivered(4), what="the CLI push in the inbox")
+        ids.append(sent["data"]["id"])
+
         # Paging: size 2, second page holds the oldest.
         page2 = await inbox(deployment, session, token, index=2, size=2)
-        assert [m["id"] for m in page2["messages"]] == [ids[0]] and page2["count"] == 3
+        assert [m["id"] for m in page2["messages"]] == [ids[1], ids[0]] and page2["count"] == 4
 
 
 async def test_form_and_query_pushes_and_idempotency(deployment: Deployment) -> None:
