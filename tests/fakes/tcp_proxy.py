@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit
 
 
 class CuttableProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+    """Listens on a free local port and forwards to the server of `target_url` (amqp://…, mongodb://…)."""
+
+    def __init__(self, target_url: str) -> None:
+        target = urlsplit(target_url)
+        if target.hostname is None or target.port is None:
+            raise ValueError(f"{target_url!r} names no host and port")
+        self._target_url = target_url
+        self._target = (target.hostname, target.port)
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -16,6 +23,11 @@ class CuttableProxy:
     async def start(self, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """`target_url` with the proxy's port: give this to the process that should see the fault."""
+        return self._target_url.replace(f":{self._target[1]}", f":{self.port}", 1)
 
     async def cut(self) -> None:
         """Close the listening socket and every open connection."""

@@ -11,6 +11,7 @@ import pytest
 from tests.integration.processes import (
     Deployment,
     base_env,
+    distributed_settings,
     drop_database,
     free_port,
     remove_broker_namespace,
@@ -35,11 +36,7 @@ async def start_standalone(workdir: Path) -> Deployment:
 async def start_distributed(workdir: Path, amqp_url: str, mongo_url: str, namespace: str) -> Deployment:
     env = base_env(
         workdir,
-        mode="distributed",
-        amqp_url=amqp_url,
-        mongo_url=mongo_url,
-        mongo_db=namespace,
-        bus_exchange=f"igot-{namespace}",
+        **distributed_settings(amqp_url, mongo_url, namespace),
         bus_retry_delays=json.dumps(RETRY_DELAYS),
         max_body_bytes=str(MAX_BODY),
     )

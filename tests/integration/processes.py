@@ -112,6 +112,17 @@ async def wait_ready(process: Process, timeout: float = 60.0) -> None:
     raise AssertionError(f"{process.name} not ready in {timeout}s:\n{process.log()}")
 
 
+def distributed_settings(amqp_url: str, mongo_url: str, namespace: str) -> dict[str, str]:
+    """The settings of a distributed deployment with a database and an exchange of its own."""
+    return {
+        "mode": "distributed",
+        "amqp_url": amqp_url,
+        "mongo_url": mongo_url,
+        "mongo_db": namespace,
+        "bus_exchange": f"igot-{namespace}",
+    }
+
+
 def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("IGOT_")}
     env.update({"IGOT_DATA_DIR": str(workdir / "data"), "IGOT_LOG_FORMAT": "json", "IGOT_LOG_LEVEL": "info"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -14,6 +13,7 @@ from tests.integration.conftest import start_standalone
 from tests.integration.processes import (
     Deployment,
     base_env,
+    distributed_settings,
     drop_database,
     free_port,
     remove_broker_namespace,
@@ -34,20 +34,14 @@ async def _count_reaches(deployment: Deployment, session: aiohttp.ClientSession,
 async def test_broker_outage_between_gateway_and_rabbitmq(
     tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
 ) -> None:
-    broker = urlsplit(amqp_url)
-    proxy = CuttableProxy(broker.hostname or "127.0.0.1", broker.port or 5672)
+    proxy = CuttableProxy(amqp_url)
     await proxy.start()
-    common = {
-        "mode": "distributed",
-        "mongo_url": mongo_url,
-        "mongo_db": namespace,
-        "bus_exchange": f"igot-{namespace}",
+    common = distributed_settings(amqp_url, mongo_url, namespace) | {
         "outbox_grace_seconds": "1",
         "outbox_interval_seconds": "0.5",
     }
-    direct_env = base_env(tmp_path, amqp_url=amqp_url, **common)
-    proxied_url = amqp_url.replace(f":{broker.port or 5672}", f":{proxy.port}")
-    gateway_env = base_env(tmp_path, amqp_url=proxied_url, **common)
+    direct_env = base_env(tmp_path, **common)
+    gateway_env = base_env(tmp_path, **(common | {"amqp_url": proxy.url}))
     deployment = Deployment(env=direct_env, gateway_url="", auth_url="", workdir=tmp_path)
     try:
         deployment.cli("migrate")

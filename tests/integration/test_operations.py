@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aio_pika
 import aiohttp
@@ -15,6 +14,7 @@ from tests.fakes.tcp_proxy import CuttableProxy
 from tests.integration.processes import (
     Deployment,
     base_env,
+    distributed_settings,
     drop_database,
     free_port,
     remove_broker_namespace,
@@ -70,25 +70,12 @@ async def test_parked_messages_are_listed_and_replayed(deployment: Deployment, a
 async def test_store_outage_refuses_pushes_with_102_and_recovers(
     tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
 ) -> None:
-    server = urlsplit(mongo_url)
-    proxy = CuttableProxy(server.hostname or "127.0.0.1", server.port or 27017)
+    proxy = CuttableProxy(mongo_url)
     await proxy.start()
-    proxied = f"mongodb://127.0.0.1:{proxy.port}/"
-    settings = {
-        "mode": "distributed",
-        "amqp_url": amqp_url,
-        "mongo_db": namespace,
-        "bus_exchange": f"igot-{namespace}",
-    }
-    env = base_env(tmp_path, mongo_url=mongo_url, **settings)
-    deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=tmp_path)
-    gateway = start(
-        "gateway",
-        ["serve", "gateway"],
-        base_env(tmp_path, mongo_url=proxied, **settings),
-        tmp_path,
-        free_port(),
-    )
+    settings = distributed_settings(amqp_url, mongo_url, namespace)
+    deployment = Deployment(env=base_env(tmp_path, **settings), gateway_url="", auth_url="", workdir=tmp_path)
+    proxied_env = base_env(tmp_path, **(settings | {"mongo_url": proxy.url}))
+    gateway = start("gateway", ["serve", "gateway"], proxied_env, tmp_path, free_port())
     deployment.processes.append(gateway)
     try:
         await wait_ready(gateway)
