@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
 import aiohttp
 
+from shared.data import outbox
 from shared.settings import Settings
+from shared.store.sqlite import SqliteStore
 from tests.fakes.tcp_proxy import CuttableProxy
 from tests.integration.conftest import start_standalone
 from tests.integration.processes import (
@@ -79,28 +82,40 @@ async def test_broker_outage_between_gateway_and_rabbitmq(
 
 async def test_standalone_killed_mid_flight_delivers_everything_after_restart(tmp_path: Path) -> None:
     deployment = await start_standalone(tmp_path)
+    burst = 300
     try:
         key = deployment.cli_json("user", "create", "--email", "crash@example.com")["key"]
-        accepted = []
         async with aiohttp.ClientSession() as session:
-            for n in range(30):
-                _, answer = await get_json(session, f"{deployment.gateway_url}/{key}/m{n}")
-                assert answer["ret"] == 0
-                accepted.append(answer["data"]["id"])
+            answers = await asyncio.gather(
+                *(get_json(session, f"{deployment.gateway_url}/{key}/m{n}") for n in range(burst))
+            )
+        assert [answer["ret"] for _, answer in answers] == [0] * burst
+        accepted = {answer["data"]["id"] for _, answer in answers}
         # No goodbye: whatever the in-process bus held is gone with the process.
         deployment.processes[0].popen.send_signal(signal.SIGKILL)
         deployment.processes[0].popen.wait()
+        in_flight = await _outbox_size(tmp_path / "data" / "igot.sqlite3")
+        assert in_flight > 0, "the burst finished before the kill: nothing left to recover"
+
         restarted = start("standalone-again", ["standalone"], deployment.env, tmp_path, free_port())
         deployment.processes.append(restarted)
         await wait_ready(restarted)
         deployment.gateway_url = deployment.auth_url = restarted.url
         async with aiohttp.ClientSession() as session:
             token = await sign_in(deployment, session, "crash@example.com")
-            await _count_reaches(deployment, session, token, 30)
-            ids = set()
-            for page in (1, 2):
-                data = await inbox(deployment, session, token, index=page, size=20)
+            await _count_reaches(deployment, session, token, burst)
+            ids: set[str] = set()
+            for page in range(1, burst // 50 + 1):
+                data = await inbox(deployment, session, token, index=page, size=50)
                 ids |= {m["id"] for m in data["messages"]}
-            assert ids == set(accepted)
+            assert ids == accepted
     finally:
         deployment.stop()
+
+
+async def _outbox_size(database: Path) -> int:
+    store = SqliteStore(database)
+    try:
+        return await store.collection(outbox.COLLECTION).count({})
+    finally:
+        await store.close()
