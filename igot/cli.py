@@ -19,6 +19,7 @@ from shared.envelope import ApiError
 from shared.logs import configure_logging, get_logger
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
+from shared.web import SERVICE
 
 log = get_logger("igot")
 
@@ -31,6 +32,7 @@ def _serve(
     settings: Settings, *, mode: Mode, services: list[str], host: str | None, port: int | None
 ) -> None:
     app = create_app(settings, mode=mode, services=services)
+    configure_logging(settings.log_format, settings.log_level, service=app[SERVICE])
     host = host or settings.http_host
     port = port if port is not None else settings.http_port
 

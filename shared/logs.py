@@ -13,10 +13,18 @@ from typing import Any
 import structlog
 
 
-def configure_logging(log_format: str = "json", level: str = "info") -> None:
+def configure_logging(log_format: str = "json", level: str = "info", *, service: str | None = None) -> None:
+    """`service` names the process in every event, from HTTP handlers, bus handlers and background tasks."""
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
+
+    def add_service(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if service is not None:
+            event.setdefault("service", service)
+        return event
+
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -63,6 +63,7 @@ class Ingress:
             return message_id
         # A repeat after the first send arrived is published again; the dispatcher finds the inbox entry
         # under the same id and delivers nothing twice.
+        log.info("push accepted", message_id=message_id, key_kind=event.key_kind)
         await self._publish(event, trace_id)
         return message_id
 
