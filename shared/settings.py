@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Reverse proxies (an Ingress, the compose proxy) whose X-Forwarded-For names the real client.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
     # Standalone store
     data_dir: Path = Path("./data")

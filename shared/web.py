@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -151,6 +152,27 @@ async def body_fields(request: web.Request) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise invalid("body must be a JSON object")
     return payload
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer, or behind a trusted proxy the last untrusted X-Forwarded-For hop."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    remote = request.remote or "unknown"
+    if not _is_trusted(remote, trusted):
+        return remote
+    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else remote
+
+
+def _is_trusted(address: str, trusted: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def token_of(request: web.Request) -> str | None:

@@ -7,7 +7,7 @@ from aiohttp import web
 from services.auth import accounts
 from services.auth.login_limiter import LoginLimiter
 from shared.envelope import ApiError, Ret
-from shared.web import SETTINGS, STORE, body_fields, json_envelope
+from shared.web import SETTINGS, STORE, body_fields, client_address, json_envelope
 
 routes = web.RouteTableDef()
 LIMITER = web.AppKey("auth.login_limiter", LoginLimiter)
@@ -16,7 +16,7 @@ LIMITER = web.AppKey("auth.login_limiter", LoginLimiter)
 @routes.post("/open/user/login")
 async def login(request: web.Request) -> web.Response:
     limiter = request.app[LIMITER]
-    client = request.remote or "unknown"
+    client = client_address(request)
     if limiter.blocked(client):
         raise ApiError(Ret.RATE_LIMITED, "too many failed sign-ins, wait a minute")
     code = (await body_fields(request)).get("code")
