@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ from shared.bus.port import (
 from shared.ids import new_id
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
+
+_REPLAY_EMPTY_ANSWERS = 10
+_REPLAY_EMPTY_PAUSE = 0.05
 
 log = get_logger(__name__)
 
@@ -351,12 +355,22 @@ class AmqpBus:
             parking = await self._parking_queue(channel, queue)
             if parking is None:
                 return 0
-            # Only what is parked now: a message that fails again while replaying waits for the next replay.
-            available = parking.declaration_result.message_count or 0
-            wanted = available if limit is None else min(limit, available)
-            while count < wanted:
+            # A message that fails again while replaying comes back with the same id: it stops the loop and
+            # waits for the next replay. An empty answer is asked again for a moment, because messages a
+            # listing just returned may still be on their way back into a quorum queue.
+            replayed: set[str] = set()
+            empty_answers = 0
+            while limit is None or count < limit:
                 message = await parking.get(no_ack=False, fail=False, timeout=self._publish_timeout)
                 if message is None:
+                    empty_answers += 1
+                    if empty_answers > _REPLAY_EMPTY_ANSWERS:
+                        break
+                    await asyncio.sleep(_REPLAY_EMPTY_PAUSE)
+                    continue
+                identity = message.message_id or hashlib.sha256(message.body).hexdigest()
+                if identity in replayed:
+                    await message.nack(requeue=True)
                     break
                 headers = replay_headers(clean_headers(message.headers))
                 try:
@@ -365,6 +379,7 @@ class AmqpBus:
                     await message.nack(requeue=True)
                     raise
                 await message.ack()
+                replayed.add(identity)
                 count += 1
         except CONNECTION_EXCEPTIONS as error:
             raise BusUnavailableError(f"cannot replay parked messages of {queue!r}: {error!r}") from error
