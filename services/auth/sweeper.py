@@ -5,17 +5,19 @@ from __future__ import annotations
 from services.auth.data import login_codes
 from shared.data import tokens
 from shared.ids import now_ms
-from shared.logs import get_logger
 from shared.periodic import Periodic
-from shared.store import Store, StoreError
-
-log = get_logger("igot.auth.sweeper")
+from shared.store import Store
 
 
 class ExpirySweeper:
     def __init__(self, store: Store, *, interval_seconds: float = 600.0) -> None:
         self._store = store
-        self._periodic = Periodic("expiry-sweeper", self._sweep_and_report, interval_seconds=interval_seconds)
+        self._periodic = Periodic(
+            "expiry-sweeper",
+            self.sweep_once,
+            interval_seconds=interval_seconds,
+            report="expired sign-in records removed",
+        )
 
     async def sweep_once(self) -> int:
         now = now_ms()
@@ -28,12 +30,3 @@ class ExpirySweeper:
 
     async def stop(self) -> None:
         await self._periodic.stop()
-
-    async def _sweep_and_report(self) -> None:
-        try:
-            removed = await self.sweep_once()
-        except StoreError as error:
-            log.warning("sweep failed", error=str(error))
-            return
-        if removed:
-            log.info("expired sign-in records removed", count=removed)

@@ -20,7 +20,7 @@ from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1
 from shared.periodic import Periodic
-from shared.store import Store, StoreError
+from shared.store import Store
 
 log = get_logger("igot.gateway.outbox")
 BATCH = 500
@@ -33,7 +33,12 @@ class OutboxRelay:
         self._grace_ms = int(grace_seconds * 1000)
         self._failed_here: dict[str, MessageAcceptedV1] = {}  # in-process bus: what to publish again
         self._deleter = IdBatcher("outbox-delete", self._delete)
-        self._periodic = Periodic("outbox-relay", self._relay_and_report, interval_seconds=interval_seconds)
+        self._periodic = Periodic(
+            "outbox-relay",
+            self.relay_once,
+            interval_seconds=interval_seconds,
+            report="outbox relay published",
+        )
 
     def confirmed(self, message_id: str) -> None:
         """The bus took the message."""
@@ -91,12 +96,3 @@ class OutboxRelay:
 
     async def _delete(self, message_ids: list[str]) -> None:
         await outbox.delete_many(self._store, message_ids)
-
-    async def _relay_and_report(self) -> None:
-        try:
-            count = await self.relay_once()
-        except StoreError as error:
-            log.warning("outbox relay cannot read the store", error=str(error))
-            return
-        if count:
-            log.info("outbox relay published", count=count)

@@ -51,7 +51,7 @@ from shared.ids import new_id
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
 
-_REPLAY_EMPTY_ANSWERS = 40  # × the pause: up to 2 s for requeued messages to reappear
+_REPLAY_EMPTY_ANSWERS = 40  # times the pause: up to 2 s for requeued messages to reappear
 _REPLAY_EMPTY_PAUSE = 0.05
 
 log = get_logger(__name__)
