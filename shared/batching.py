@@ -1,7 +1,7 @@
 """Collects ids and writes them in one store call per batch, off the hot path.
 
-Used for state marks that only save work later (published, routed): losing a batch in a crash costs a
-re-publish that idempotent consumers absorb, never a message.
+For writes that only save work later (removing outbox entries of messages that are safe): a batch lost
+in a crash costs a re-publish that idempotent consumers absorb, never a message.
 """
 
 from __future__ import annotations

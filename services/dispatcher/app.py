@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.dispatcher.consumers.accepted import AcceptedHandler, outbox_cleaner
+from services.dispatcher.consumers.accepted import AcceptedHandler
+from shared.data import outbox
 from shared.web import BUS, STORE
 
 
 async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     # On RabbitMQ the gateway clears the outbox on the broker's confirm; the in-process bus needs us to.
-    cleaner = None if app[BUS].durable else outbox_cleaner(app[STORE])
+    cleaner = None if app[BUS].durable else outbox.batched_delete(app[STORE], "outbox-cleaner")
     if cleaner is not None:
         cleaner.start()
     handler = AcceptedHandler(app[STORE], channels={}, routed=cleaner)

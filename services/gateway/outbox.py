@@ -12,7 +12,6 @@ The gateway stores each message in the outbox, publishes it at once and reports 
 
 from __future__ import annotations
 
-from shared.batching import IdBatcher
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER
 from shared.data import outbox
@@ -32,7 +31,7 @@ class OutboxRelay:
         self._bus = bus
         self._grace_ms = int(grace_seconds * 1000)
         self._failed_here: dict[str, MessageAcceptedV1] = {}  # in-process bus: what to publish again
-        self._deleter = IdBatcher("outbox-delete", self._delete)
+        self._deleter = outbox.batched_delete(store, "outbox-delete")
         self._periodic = Periodic(
             "outbox-relay",
             self.relay_once,
@@ -93,6 +92,3 @@ class OutboxRelay:
             self.confirmed(event.message_id)
             published += 1
         return published
-
-    async def _delete(self, message_ids: list[str]) -> None:
-        await outbox.delete_many(self._store, message_ids)

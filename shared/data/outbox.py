@@ -9,6 +9,7 @@ on any store, however many messages the inbox holds.
 
 from __future__ import annotations
 
+from shared.batching import IdBatcher
 from shared.messages.push import MessageAcceptedV1
 from shared.store import Filter, IndexSpec, Store
 
@@ -48,3 +49,13 @@ async def delete_many(store: Store, message_ids: list[str]) -> int:
     if not message_ids:
         return 0
     return await store.collection(COLLECTION).delete_many({"_id": {"$in": message_ids}})
+
+
+def batched_delete(store: Store, name: str) -> IdBatcher:
+    """Deletes entries in batches, off the hot path. A batch lost in a crash costs one deduplicated
+    re-publish of its messages, never a message."""
+
+    async def delete(message_ids: list[str]) -> None:
+        await delete_many(store, message_ids)
+
+    return IdBatcher(name, delete)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.dispatcher.consumers.accepted import AcceptedHandler, outbox_cleaner
+from services.dispatcher.consumers.accepted import AcceptedHandler
 from shared.data import inbox, outbox
 from shared.ids import new_id, now_ms
 from shared.messages.push import MessageAcceptedV1, MessageBody
@@ -13,7 +13,7 @@ from shared.store.sqlite import SqliteStore
 
 async def test_redelivered_message_makes_one_entry_and_leaves_the_outbox(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "igot.sqlite3")
-    cleaner = outbox_cleaner(store)
+    cleaner = outbox.batched_delete(store, "outbox-cleaner")
     handler = AcceptedHandler(store, channels={}, routed=cleaner)
     event = MessageAcceptedV1(
         message_id=new_id(),

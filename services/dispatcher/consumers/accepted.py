@@ -11,26 +11,13 @@ from services.dispatcher.channels.base import Channel, Delivery
 from services.dispatcher.delivery import PushWay, deliver
 from shared.batching import IdBatcher
 from shared.bus import Subscription, TransientError
-from shared.data import inbox, outbox
+from shared.data import inbox
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1
 from shared.store import Store, StoreUnavailableError
 from shared.topology import DISPATCHER_ACCEPTED
 
 log = get_logger("igot.dispatcher")
-
-
-def outbox_cleaner(store: Store) -> IdBatcher:
-    """Removes outbox entries of messages now in an inbox, in batches.
-
-    Needed where the bus keeps nothing across restarts (the entry is the only copy until the inbox has
-    it); a batch lost in a crash means one deduplicated re-publish, nothing more.
-    """
-
-    async def delete(message_ids: list[str]) -> None:
-        await outbox.delete_many(store, message_ids)
-
-    return IdBatcher("outbox-cleaner", delete)
 
 
 class AcceptedHandler:
