@@ -6,8 +6,7 @@ import aiohttp
 
 from tests.integration.conftest import MAX_BODY
 from tests.integration.processes import Deployment
-from tests.integration.test_push_flow import get_json, inbox, inbox_count, post_json, sign_in
-from tests.waiting import eventually
+from tests.integration.test_push_flow import get_json, inbox, post_json, sign_in, wait_for_inbox
 
 
 async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> None:
@@ -118,10 +117,7 @@ async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> N
         )
         assert too_big_page["ret"] == 202
 
-        async def one() -> bool:
-            return await inbox_count(deployment, session, token) == 1
-
-        await eventually(one, what="the one good message")
+        await wait_for_inbox(deployment, session, token, 1)
         messages = (await inbox(deployment, session, token))["messages"]
         assert [m["body"]["content"] for m in messages] == ["fine"]
 

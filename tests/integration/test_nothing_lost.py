@@ -23,15 +23,7 @@ from tests.integration.processes import (
     start,
     wait_ready,
 )
-from tests.integration.test_push_flow import get_json, inbox, inbox_count, sign_in
-from tests.waiting import eventually
-
-
-async def _count_reaches(deployment: Deployment, session: aiohttp.ClientSession, token: str, n: int) -> None:
-    async def reached() -> bool:
-        return await inbox_count(deployment, session, token) == n
-
-    await eventually(reached, timeout=60, what=f"{n} messages in the inbox")
+from tests.integration.test_push_flow import get_json, inbox, sign_in, wait_for_inbox
 
 
 async def test_broker_outage_between_gateway_and_rabbitmq(
@@ -68,7 +60,7 @@ async def test_broker_outage_between_gateway_and_rabbitmq(
                 during.append(answer["data"]["id"])
             await proxy.restore()
             token = await sign_in(deployment, session, "outage@example.com")
-            await _count_reaches(deployment, session, token, 6)
+            await wait_for_inbox(deployment, session, token, 6, timeout=60)
             contents = sorted(
                 m["body"]["content"] for m in (await inbox(deployment, session, token))["messages"]
             )
@@ -103,7 +95,7 @@ async def test_standalone_killed_mid_flight_delivers_everything_after_restart(tm
         deployment.gateway_url = deployment.auth_url = restarted.url
         async with aiohttp.ClientSession() as session:
             token = await sign_in(deployment, session, "crash@example.com")
-            await _count_reaches(deployment, session, token, burst)
+            await wait_for_inbox(deployment, session, token, burst, timeout=60)
             ids: set[str] = set()
             for page in range(1, burst // 50 + 1):
                 data = await inbox(deployment, session, token, index=page, size=50)

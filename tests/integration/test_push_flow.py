@@ -42,9 +42,15 @@ async def inbox(
     return data
 
 
-async def inbox_count(deployment: Deployment, session: aiohttp.ClientSession, token: str) -> int:
-    count: int = (await inbox(deployment, session, token))["count"]
-    return count
+async def wait_for_inbox(
+    deployment: Deployment, session: aiohttp.ClientSession, token: str, count: int, *, timeout: float = 30.0
+) -> None:
+    """Until the inbox holds exactly `count` messages: delivery is asynchronous."""
+
+    async def holds() -> bool:
+        return bool((await inbox(deployment, session, token))["count"] == count)
+
+    await eventually(holds, timeout=timeout, what=f"{count} messages in the inbox")
 
 
 async def test_pushes_reach_the_inbox_with_status(deployment: Deployment) -> None:
@@ -69,10 +75,7 @@ async def test_pushes_reach_the_inbox_with_status(deployment: Deployment) -> Non
 
         token = await sign_in(deployment, session, "me@example.com")
 
-        async def all_delivered(count: int) -> bool:
-            return await inbox_count(deployment, session, token) == count
-
-        await eventually(lambda: all_delivered(3), what="three messages in the inbox")
+        await wait_for_inbox(deployment, session, token, 3)
         data = await inbox(deployment, session, token, index=1, size=20)
         newest, middle, oldest = data["messages"]
         assert [m["id"] for m in data["messages"]] == list(reversed(ids))
@@ -112,7 +115,7 @@ async def test_pushes_reach_the_inbox_with_status(deployment: Deployment) -> Non
         # The command line sends through the same ingress.
         sent = json.loads(deployment.cli("push", key, "from the CLI", "--title", "cli", "--server", base))
         assert sent["ret"] == 0 and len(sent["data"]["id"]) == 24
-        await eventually(lambda: all_delivered(4), what="the CLI push in the inbox")
+        await wait_for_inbox(deployment, session, token, 4)
         ids.append(sent["data"]["id"])
 
         # Paging: size 2, second page holds the oldest.
@@ -139,10 +142,7 @@ async def test_form_and_query_pushes_and_idempotency(deployment: Deployment) -> 
 
         token = await sign_in(deployment, session, "form@example.com")
 
-        async def three() -> bool:
-            return await inbox_count(deployment, session, token) == 3
-
-        await eventually(three, what="form, query and one idempotent message")
+        await wait_for_inbox(deployment, session, token, 3)  # form, query, one idempotent message
         messages = (await inbox(deployment, session, token))["messages"]
         by_title = {m["body"]["title"]: m for m in messages}
         assert by_title["from a form"]["body"]["automaticallyCopy"] == 0
