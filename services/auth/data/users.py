@@ -17,7 +17,3 @@ async def insert(store: Store, *, user_id: str, email: str, key: str, created_at
 
 async def get_by_email(store: Store, email: str) -> Document | None:
     return await store.collection(COLLECTION).find_one({"email": email})
-
-
-async def get_by_id(store: Store, user_id: str) -> Document | None:
-    return await store.collection(COLLECTION).find_one({"_id": user_id})
