@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
@@ -20,6 +19,7 @@ from shared.logs import get_logger
 from shared.metrics import Metrics
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
+from shared.tracing import TRACE_HEADER, new_trace_id
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -27,7 +27,6 @@ BUS = web.AppKey("bus", Bus)
 SERVICE = web.AppKey("service", str)
 METRICS = web.AppKey("metrics", Metrics)
 
-TRACE_HEADER = "X-Trace-Id"
 log = get_logger("igot.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,7 +53,7 @@ def error_response(request: web.Request, error: ApiError) -> web.Response:
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every refusal becomes an envelope with the right `ret`; nothing escapes as a bare 500."""
-    trace_id = request.headers.get(TRACE_HEADER) or uuid.uuid4().hex
+    trace_id = request.headers.get(TRACE_HEADER) or new_trace_id()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=request.app[SERVICE], trace_id=trace_id)
     request["trace_id"] = trace_id

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.dispatcher.channels.base import Channel, Delivery, PermanentDeliveryError
+from services.dispatcher.channels.base import Channel, Delivery
+from shared.failures import PermanentError
 from shared.ids import now_ms
 
 INBOX = "inbox"
@@ -45,7 +46,7 @@ async def deliver(
             continue
         try:
             await channel.send(way.target, delivery)
-        except PermanentDeliveryError as error:
+        except PermanentError as error:
             outcome.attempts.append(_attempt(way.name, "failed", str(error)))
             continue
         except Exception as error:

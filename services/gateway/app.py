@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.gateway.app_keys import INGRESS
 from services.gateway.ingress import Ingress
 from services.gateway.key_cache import KeyCache
-from services.gateway.keys import INGRESS
 from services.gateway.outbox import OutboxRelay
 from services.gateway.routes import ingress, messages
 from shared.web import BUS, SETTINGS, STORE

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from shared.bus.port import (
 )
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
+from shared.tracing import new_trace_id
 
 # Headers the broker adds on dead-lettering or redelivery: they describe one hop, not the message.
 _BROKER_HEADER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
@@ -62,10 +62,6 @@ class Outcome:
 
 
 ACK = Outcome(Action.ACK)
-
-
-def new_trace_id() -> str:
-    return uuid.uuid4().hex
 
 
 def publish_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

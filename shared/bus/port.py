@@ -21,24 +21,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Handlers raise the shared failure types; the trace headers are the same on HTTP and the bus.
+from shared.failures import PermanentError as PermanentError
+from shared.failures import ThrottledError as ThrottledError
+from shared.failures import TransientError as TransientError
 from shared.messages.base import BusMessage
+from shared.tracing import MESSAGE_HEADER as MESSAGE_HEADER
+from shared.tracing import TRACE_HEADER as TRACE_HEADER
 
 Handler = Callable[[Any], Awaitable[None]]
 
-TRACE_HEADER = "x-trace-id"
-MESSAGE_HEADER = "x-message-id"
 ATTEMPT_HEADER = "x-igot-attempt"
 ERROR_HEADER = "x-igot-error"
 # The routing key a message was published with; dead-lettering through a delay queue replaces it.
 ROUTING_KEY_HEADER = "x-igot-routing-key"
-
-
-class TransientError(Exception):
-    """The handler may succeed later: retry after a delay."""
-
-
-class PermanentError(Exception):
-    """Retrying cannot help: park the message now."""
 
 
 class PublishError(Exception):

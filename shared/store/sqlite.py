@@ -323,6 +323,14 @@ class SqliteStore:
         self._closed = True
         await self._worker.stop()
 
+    async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` in the next group commit, all or nothing (its own savepoint).
+
+        For standalone components that keep tables of their own next to the documents (the in-process
+        bus's queue table): their writes share the fsync of every document write waiting with them.
+        """
+        return await self._run(None, fn)
+
     async def _run(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreUnavailableError("the store is closed")

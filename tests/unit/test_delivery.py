@@ -6,14 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from services.dispatcher.channels.base import (
-    Channel,
-    Delivery,
-    DeliveryResult,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
+from services.dispatcher.channels.base import Channel, Delivery, DeliveryResult
 from services.dispatcher.delivery import PushWay, deliver
+from shared.failures import PermanentError, TransientError
 from shared.messages.push import MessageBody
 
 
@@ -29,9 +24,9 @@ class Scripted(Channel):
     async def send(self, target: str, delivery: Delivery) -> DeliveryResult:
         self.sent.append(target)
         if self.outcome == "permanent":
-            raise PermanentDeliveryError("refused")
+            raise PermanentError("refused")
         if self.outcome == "transient":
-            raise TransientDeliveryError("timeout")
+            raise TransientError("timeout")
         return DeliveryResult(way=self.name)
 
 
@@ -57,7 +52,7 @@ async def test_permanent_failure_moves_on_to_the_next_way() -> None:
 async def test_transient_failure_is_recorded_and_raised_for_the_bus_to_retry() -> None:
     previous: list[dict[str, Any]] = []
     email = Scripted("ok")
-    with pytest.raises(TransientDeliveryError):
+    with pytest.raises(TransientError):
         await deliver(
             DELIVERY,
             [PushWay("bark", "dev"), PushWay("email", "me@x.org")],

@@ -1,7 +1,8 @@
 """What every channel is: a name, its limits, one `send`. The dispatcher owns retries and fallback.
 
-A channel never retries by itself. It returns a `DeliveryResult` or raises one of the three errors below;
-the error's type alone decides what happens next (next way now, retry later, or wait as told).
+A channel never retries by itself. It returns a `DeliveryResult` or raises one of the shared failure types
+(`shared.failures`): `PermanentError` (next way now), `TransientError` (retry later) or `ThrottledError`
+(retry after the delay the provider asked for). The type alone decides what happens next.
 """
 
 from __future__ import annotations
@@ -11,24 +12,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from shared.messages.push import MessageBody
-
-
-class DeliveryError(Exception):
-    """Base of channel failures."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """This way cannot deliver this message (bad target, refused): move on to the next way."""
-
-
-class TransientDeliveryError(DeliveryError):
-    """Might work later (timeout, 5xx): retry with backoff before moving on."""
-
-
-class ThrottledError(TransientDeliveryError):
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -54,4 +37,4 @@ class Channel(ABC):
 
     @abstractmethod
     async def send(self, target: str, delivery: Delivery) -> DeliveryResult:
-        """Deliver to `target` (the way's bound address) or raise a `DeliveryError`."""
+        """Deliver to `target` (the way's bound address) or raise a `shared.failures` error."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.keys import INGRESS
+from services.gateway.app_keys import INGRESS
 from services.gateway.push_fields import parse_push
 from shared.web import body_fields, json_envelope
 
