@@ -1,4 +1,7 @@
-"""The store port (`port.py`) and its adapters: `mongo.py` (distributed) and `sqlite.py` (standalone)."""
+"""The store port (`port.py`) and its adapters: `mongo.py` (distributed) and `sqlite.py` (standalone).
+
+`scan` pages through large result sets the same way on both.
+"""
 
 from shared.store.port import (
     Collection,
@@ -6,6 +9,7 @@ from shared.store.port import (
     DuplicateKeyError,
     Filter,
     IndexSpec,
+    Projection,
     QueryError,
     SortSpec,
     Store,
@@ -13,6 +17,7 @@ from shared.store.port import (
     StoreUnavailableError,
     Update,
 )
+from shared.store.scan import scan
 
 __all__ = [
     "Collection",
@@ -20,10 +25,12 @@ __all__ = [
     "DuplicateKeyError",
     "Filter",
     "IndexSpec",
+    "Projection",
     "QueryError",
     "SortSpec",
     "Store",
     "StoreError",
     "StoreUnavailableError",
     "Update",
+    "scan",
 ]

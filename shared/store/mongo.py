@@ -14,26 +14,31 @@ not happen, so it is tried again after a short, growing pause.
 Concurrent `insert_one` calls on one collection are sent together as one unordered `insert_many` (the
 next batch forms while one is in flight, so a lone insert waits for nothing); each caller still hears of
 its own document only, a duplicate `_id` included. Batching is what makes the server fast: on the test
-server one `insert_many` of 100 documents costs about what 6 single inserts do.
+server one `insert_many` of 100 documents costs about what 6 single inserts do. A document is encoded to
+BSON before it joins a batch, so one the driver would refuse fails its own caller with `QueryError`
+instead of the batch, and whatever goes wrong while a batch is sent, every caller of it hears back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import bson
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo import errors as mongo_errors
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.write_concern import WriteConcern
 
+from shared.logs import get_logger
 from shared.store.port import (
     Document,
     DuplicateKeyError,
     Filter,
     IndexSpec,
+    Projection,
     QueryError,
     SortSpec,
     StoreError,
@@ -44,6 +49,7 @@ from shared.store.query import (
     check_collection_name,
     check_document,
     check_index,
+    check_projection,
     parse_filter,
     prepare_upsert,
     validate_sort,
@@ -59,6 +65,7 @@ _BUSY_RETRIES = 6
 _BUSY_FIRST_PAUSE = 0.01
 _INSERT_BATCH = 500
 T = TypeVar("T")
+log = get_logger("igot.store.mongo")
 
 
 def _is_busy(error: BaseException) -> bool:
@@ -94,6 +101,35 @@ def _sort(sort: SortSpec | None) -> list[tuple[str, int]] | None:
     return validate_sort(sort) or None
 
 
+def _projection(projection: Projection | None) -> dict[str, int] | None:
+    names = check_projection(projection)
+    return None if names is None else {"_id": 1, **dict.fromkeys(names, 1)}
+
+
+def _checked_bson(doc: Document) -> Document:
+    """`check_document`, then what BSON itself refuses, before the document shares a batch with others."""
+    checked = check_document(doc)
+    try:
+        bson.encode(checked)
+    except Exception as exc:
+        raise QueryError(f"document cannot be stored: {exc}") from None
+    return checked
+
+
+def _settle_inserts(
+    batch: list[tuple[Document, asyncio.Future[None]]], failures: dict[int, StoreError]
+) -> None:
+    """Answer each caller of a batch: its own failure, the whole batch's (-1), or success."""
+    for index, (_, done) in enumerate(batch):
+        if done.done():
+            continue
+        failure = failures.get(index, failures.get(-1))
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
+
+
 class MongoCollection:
     def __init__(self, store: MongoStore, collection: AsyncCollection[Document]) -> None:
         self.name = collection.name
@@ -122,7 +158,7 @@ class MongoCollection:
         raise AssertionError("unreachable")
 
     async def insert_one(self, doc: Document) -> str:
-        checked = check_document(doc)
+        checked = _checked_bson(doc)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending_inserts.append((checked, done))
         if self._inserting is None or self._inserting.done():
@@ -131,20 +167,24 @@ class MongoCollection:
         return str(checked["_id"])
 
     async def _insert_pending(self) -> None:
+        """Send the waiting inserts in batches; every caller of a batch hears back, whatever happens."""
         while self._pending_inserts:
             batch, self._pending_inserts = (
                 self._pending_inserts[:_INSERT_BATCH],
                 self._pending_inserts[_INSERT_BATCH:],
             )
-            failures = await self._insert_batch([doc for doc, _ in batch])
-            for index, (_, done) in enumerate(batch):
-                if done.done():
-                    continue
-                failure = failures.get(index, failures.get(-1))
-                if failure is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(failure)
+            try:
+                failures = await self._insert_batch([doc for doc, _ in batch])
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    # a surprise must not leave the batch's callers waiting forever; later batches go on
+                    log.exception("store.insert_batch_failed", collection=self.name, documents=len(batch))
+                    failures = {-1: StoreError(f"insert failed: {type(exc).__name__}: {exc}")}
+                else:  # cancelled or stopping: nobody will send the rest
+                    waiting, self._pending_inserts = batch + self._pending_inserts, []
+                    _settle_inserts(waiting, {-1: StoreUnavailableError("the insert was abandoned")})
+                    raise
+            _settle_inserts(batch, failures)
 
     async def _insert_batch(self, docs: list[Document]) -> dict[int, StoreError]:
         """Unordered: every document is tried; the refused ones are returned by index (-1: all of them)."""
@@ -171,18 +211,55 @@ class MongoCollection:
             return {-1: error}
         return refused
 
-    async def find_one(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None:
+    async def insert_many(self, docs: Sequence[Document]) -> list[str]:
+        checked = [_checked_bson(doc) for doc in docs]
+        skipped: set[int] = set()
+        for start in range(0, len(checked), _INSERT_BATCH):
+            chunk = checked[start : start + _INSERT_BATCH]
+            skipped.update(start + index for index in await self._insert_chunk(chunk))
+        return [str(doc["_id"]) for index, doc in enumerate(checked) if index not in skipped]
+
+    async def _insert_chunk(self, docs: list[Document]) -> list[int]:
+        """Insert unordered; return the indexes of the documents skipped as already stored."""
+        skipped: list[int] = []
+
+        async def insert() -> None:
+            skipped.clear()  # a busy server wrote nothing: the next try starts afresh
+            try:
+                await self._coll.insert_many(docs, ordered=False)
+            except mongo_errors.BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if exc.details.get("writeConcernErrors"):
+                    raise StoreUnavailableError("write concern not satisfied") from exc
+                if other := [error for error in errors if error.get("code") != _DUPLICATE_KEY]:
+                    raise StoreError(str(other[0].get("errmsg", "write refused"))) from exc
+                skipped.extend(int(error["index"]) for error in errors)
+
+        await self._write(insert)
+        return skipped
+
+    async def find_one(
+        self, filter: Filter, *, sort: SortSpec | None = None, projection: Projection | None = None
+    ) -> Document | None:
         parse_filter(filter)
+        fields = _projection(projection)
         with _translate():
-            return await self._coll.find_one(filter, sort=_sort(sort))
+            return await self._coll.find_one(filter, fields, sort=_sort(sort))
 
     async def find(
-        self, filter: Filter, *, sort: SortSpec | None = None, skip: int = 0, limit: int = 0
+        self,
+        filter: Filter,
+        *,
+        sort: SortSpec | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        projection: Projection | None = None,
     ) -> list[Document]:
         parse_filter(filter)
         validate_window(skip, limit)
+        fields = _projection(projection)
         with _translate():
-            cursor = self._coll.find(filter, sort=_sort(sort), skip=skip, limit=limit)
+            cursor = self._coll.find(filter, fields, sort=_sort(sort), skip=skip, limit=limit)
             return await cursor.to_list()
 
     async def count(self, filter: Filter) -> int:
@@ -264,6 +341,11 @@ class MongoStore:
             check_collection_name(name)
             self._collections[name] = MongoCollection(self, self._db[name])
         return self._collections[name]
+
+    @property
+    def serializes_writes(self) -> bool | None:
+        """Whether writes run one at a time per collection; None until the server has been asked."""
+        return self._serialize
 
     async def _serialized(self) -> bool:
         if self._serialize is None:

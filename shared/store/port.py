@@ -4,21 +4,39 @@ The query and update language is a strict subset of MongoDB's, chosen so that th
 MongoDB, on the MongoDB-compatible server the tests use (no transactions, no TTL indexes, no `$lookup`)
 and on the embedded SQLite adapter:
 
-* documents are JSON-like dicts; `_id` is a string (generated when missing); keys never contain `.` and
-  never start with `$`; times are integers (epoch milliseconds) so that they compare the same everywhere;
+* documents are JSON-like dicts; `_id` is a string (generated when missing); keys are non-empty, never
+  contain `.` or a NUL character and never start with `$`; times are integers (epoch milliseconds) so
+  that they compare the same everywhere;
 * filters: `{field: value}` equality (dotted paths reach into sub-documents), and per field the operators
   `$eq $ne $in $nin $lt $lte $gt $gte $exists $regex` (`$options: "i"` allowed); `$and` / `$or` take a list
   of filters. Equality with `None` matches a missing field too, as in MongoDB. Filter values are scalars
-  (no sub-document equality); `$lt`-style comparisons take a string or a number. Arrays are stored and
-  read whole: matching elements inside an array, or a path through an array, is not part of the subset;
+  (no sub-document equality); `$lt`-style comparisons take a string or a number;
+* `$regex` patterns use RE2 syntax in both adapters (no backreferences, no lookaround; at most
+  `MAX_PATTERN_LENGTH` characters): SQLite matches with RE2, so no pattern can make a match run for
+  long; MongoDB receives the same pattern and evaluates it on the server;
+* array elements: `{field: {"$elemMatch": {"$eq": x}}}` or `{"$elemMatch": {"$in": [x, y]}}` matches
+  documents whose `field` is an array holding an element equal to `x` (or to any of the listed values),
+  e.g. the subscribers whose `topics` contain a topic. `x` is a string, a number or a boolean; the inner
+  filter has exactly one operator; a field that is not an array never matches. Otherwise arrays are
+  matched whole: equality with an element, `$all`, `$size` and paths through an array are not part of
+  the subset;
+* projection: `find`/`find_one` take `projection=[names]`; only `_id` and those top-level fields come back
+  (a missing field stays absent);
 * updates: `$set $unset $inc $push $setOnInsert`; an upsert inserts the filter's top-level equality fields
   plus the update (an upsert's filter may not use `$and`, `$or` or `$in`: servers seed from them
   differently);
 * sort: a list of `(field, 1 | -1)`; a sorted field holds one type of value (or is null/missing);
+* large result sets are read with `shared.store.scan`, in `_id` order, a page at a time, with neither
+  `skip` nor a server cursor;
+* bulk insert: `insert_many` validates every document before writing any, then inserts what is not there
+  yet (by `_id` or a unique index) and returns the `_id`s it inserted; running it again after a crash
+  writes only what is missing;
 * unique indexes: every document has the indexed fields, as strings or numbers (MongoDB counts a missing
   field as null, the test server and SQLite do not; SQLite indexes `true` as `1`);
 * atomicity: one document per call (`find_one_and_update` is the compare-and-set primitive). The test
-  server applies updates without isolation: there it only holds between callers of one `MongoStore`.
+  server applies updates without isolation: there it only holds between callers of one `MongoStore`
+  that serialises its writes (`serialize_writes`); across processes, settle races by inserting a
+  document with a unique `_id`.
 
 Anything outside the subset raises `QueryError` in both adapters, so the adapters cannot drift apart
 silently; `tests/contract/test_store_contract.py` runs the same suite against both.
@@ -34,6 +52,7 @@ Document = dict[str, Any]
 Filter = Mapping[str, Any]
 Update = Mapping[str, Mapping[str, Any]]
 SortSpec = Sequence[tuple[str, int]]
+Projection = Sequence[str]
 
 
 class StoreError(Exception):
@@ -70,12 +89,28 @@ class Collection(Protocol):
         """Insert and return the `_id`; raises `DuplicateKeyError`."""
         ...
 
-    async def find_one(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None: ...
+    async def insert_many(self, docs: Sequence[Document]) -> list[str]:
+        """Insert what is not stored yet; return the `_id`s inserted, in input order.
+
+        Every document is validated first (one bad document: `QueryError`, nothing written). A document
+        whose `_id` or unique key exists already is skipped, so a re-run writes only what is missing.
+        """
+        ...
+
+    async def find_one(
+        self, filter: Filter, *, sort: SortSpec | None = None, projection: Projection | None = None
+    ) -> Document | None: ...
 
     async def find(
-        self, filter: Filter, *, sort: SortSpec | None = None, skip: int = 0, limit: int = 0
+        self,
+        filter: Filter,
+        *,
+        sort: SortSpec | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        projection: Projection | None = None,
     ) -> list[Document]:
-        """`limit=0` means no limit."""
+        """`limit=0` means no limit; `projection` lists the top-level fields to return besides `_id`."""
         ...
 
     async def count(self, filter: Filter) -> int: ...
@@ -122,9 +157,12 @@ class Store(Protocol):
 
 
 def check_document_keys(doc: Mapping[str, Any], *, where: str = "document") -> None:
-    """Refuse keys MongoDB-compatible servers reject, before anything is written."""
+    """Refuse keys MongoDB-compatible servers reject, before anything is written.
+
+    BSON cannot hold a NUL character in a key: refusing it here makes SQLite refuse it too.
+    """
     for key, value in doc.items():
-        if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
+        if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
             raise QueryError(f"{where}: key {key!r} is not allowed")
         if isinstance(value, Mapping):
             check_document_keys(value, where=where)

@@ -2,24 +2,32 @@
 
 `parse_filter` validates a filter and turns it into a small tree the SQLite adapter translates to SQL;
 the MongoDB adapter validates with it too and sends the original filter. `validate_update`,
-`apply_update` and `upsert_seed` do the same for updates, so both adapters accept and refuse exactly
-the same calls.
+`apply_update` and `upsert_seed` do the same for updates, and `check_projection` for projections, so
+both adapters accept and refuse exactly the same calls.
+
+`$regex` patterns are compiled with RE2, which matches in time linear in the text: a pattern RE2 cannot
+compile (backreferences, lookaround) is refused here, for both adapters, rather than handed to a
+backtracking engine.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 from shared.ids import new_id
 from shared.store.port import (
     Document,
     Filter,
     IndexSpec,
+    Projection,
     QueryError,
     SortSpec,
     Update,
@@ -27,13 +35,15 @@ from shared.store.port import (
 )
 
 PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COLLECTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 FIELD_OPERATORS = frozenset(
-    {"$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte", "$exists", "$regex", "$options"}
+    {"$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte", "$exists", "$regex", "$options", "$elemMatch"}
 )
+MAX_PATTERN_LENGTH = 512
 COMPARISONS = frozenset({"$lt", "$lte", "$gt", "$gte"})
 UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$push", "$setOnInsert")
 
@@ -42,8 +52,8 @@ UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$push", "$setOnInsert")
 class Cond:
     """One condition on one field.
 
-    `value` is a scalar for `$eq $ne` and the comparisons, a tuple of scalars for `$in $nin`, a bool for
-    `$exists` and a compiled pattern for `$regex`.
+    `value` is a scalar for `$eq $ne` and the comparisons, a tuple of scalars for `$in $nin` and
+    `$elemMatch` (an element equal to any of them), a bool for `$exists` and a `Pattern` for `$regex`.
     """
 
     path: str
@@ -58,6 +68,26 @@ class Logical:
 
 
 Node = Cond | Logical
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A `$regex` that RE2 compiled; `source` is what the caller gave, and what MongoDB receives."""
+
+    source: str
+    ignore_case: bool
+
+    def search(self, text: str) -> bool:
+        return compile_pattern(self.source, self.ignore_case).search(text) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(source: str, ignore_case: bool) -> Any:
+    """The RE2 program for a pattern; cached, since SQLite asks for it once per row it matches."""
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False  # a refused pattern is the caller's error, already reported as such
+    return re2.compile(source, options)
 
 
 def check_path(path: object, *, where: str = "field") -> str:
@@ -140,20 +170,44 @@ def _field(path: str, spec: Any) -> list[Node]:
             out.append(Cond(path, op, value))
         elif op == "$regex":
             out.append(Cond(path, op, _regex(path, value, spec.get("$options", ""))))
+        elif op == "$elemMatch":
+            out.append(Cond(path, op, _element_values(path, value)))
         elif "$regex" not in spec:  # "$options"
             raise QueryError(f"{path}: $options without $regex")
     return out
 
 
-def _regex(path: str, pattern: object, options: object) -> re.Pattern[str]:
+def _element_values(path: str, spec: object) -> tuple[Any, ...]:
+    """The values `$elemMatch` looks for: exactly `{"$eq": x}` or `{"$in": [x, ...]}`, no null."""
+    if path == "_id":
+        raise QueryError("_id is never an array: $elemMatch does not apply")
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        raise QueryError(f"{path}: $elemMatch takes {{'$eq': value}} or {{'$in': [values]}}")
+    ((op, value),) = spec.items()
+    if op == "$eq":
+        values = [value]
+    elif op == "$in" and isinstance(value, list):
+        values = value
+    else:
+        raise QueryError(f"{path}: $elemMatch takes {{'$eq': value}} or {{'$in': [values]}}")
+    if any(item is None for item in values):
+        raise QueryError(f"{path}: $elemMatch compares strings, numbers and booleans only")
+    return tuple(_scalar(item, path) for item in values)
+
+
+def _regex(path: str, pattern: object, options: object) -> Pattern:
     if not isinstance(pattern, str):
         raise QueryError(f"{path}: $regex takes a string")
     if options not in ("", "i"):
         raise QueryError(f"{path}: $options may only be 'i'")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise QueryError(f"{path}: $regex patterns are limited to {MAX_PATTERN_LENGTH} characters")
     try:
-        return re.compile(pattern, re.IGNORECASE if options == "i" else 0)
-    except re.error as exc:
-        raise QueryError(f"{path}: bad regular expression: {exc}") from None
+        compile_pattern(pattern, options == "i")
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise QueryError(f"{path}: not a regular expression RE2 accepts: {reason}") from None
+    return Pattern(pattern, options == "i")
 
 
 def parse_filter(filter: Filter) -> Logical:
@@ -171,6 +225,26 @@ def parse_filter(filter: Filter) -> Logical:
         else:
             items.extend(_field(check_path(key, where="filter"), spec))
     return Logical("$and", tuple(items))
+
+
+def check_projection(projection: Projection | None) -> list[str] | None:
+    """The top-level field names to return besides `_id`; None returns whole documents."""
+    if projection is None:
+        return None
+    if isinstance(projection, str | bytes) or not isinstance(projection, Sequence):
+        raise QueryError("projection: a list of field names")
+    for name in projection:
+        if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
+            raise QueryError(f"projection: {name!r} is not a top-level field name")
+    return list(dict.fromkeys(projection))
+
+
+def project(doc: Document, names: list[str] | None) -> Document:
+    """`doc` with only `_id` and `names` (when given), in the document's own order."""
+    if names is None:
+        return doc
+    keep = {"_id", *names}
+    return {key: value for key, value in doc.items() if key in keep}
 
 
 def validate_sort(sort: SortSpec | None) -> list[tuple[str, int]]:

@@ -1,19 +1,22 @@
-"""The standalone store: one SQLite file, JSON documents, every call on one worker thread.
+"""The standalone store: one SQLite file, JSON documents, writes on one thread and reads on another.
 
 Each collection is a table `(id TEXT PRIMARY KEY, doc TEXT NOT NULL)`; `doc` holds the whole document as
 JSON, `_id` included. Filters become SQL over `json_extract(doc, '$.path')`, the same expressions the
-indexes are built on, so equality, range and sort use them. Calls become functions of the connection that
-`sqlite_worker.SqliteWorker` runs one after another on its thread, grouping the calls that wait into one
-transaction (one disk sync for many writes), each call in its own savepoint.
+indexes are built on, so equality, range and sort use them; `$elemMatch` looks through the array with
+`json_each`, and `$regex` matches with RE2. Calls become functions of a connection: writes (and
+`find_one_and_update`, `find_one_and_delete`, `transact`) run on `sqlite_worker.SqliteWorker`'s thread,
+which groups the calls that wait into one transaction (one disk sync for many writes), each call in its
+own savepoint; `find`, `find_one` and `count` run on `sqlite_reader.SqliteReader`'s connection and see
+every write acknowledged before they were called, without waiting for the writes still in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import re
 import sqlite3
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +25,7 @@ from shared.store.port import (
     Document,
     Filter,
     IndexSpec,
+    Projection,
     QueryError,
     SortSpec,
     StoreUnavailableError,
@@ -31,23 +35,28 @@ from shared.store.query import (
     Cond,
     Logical,
     Node,
+    Pattern,
     apply_update,
     check_collection_name,
     check_document,
     check_index,
+    check_projection,
     parse_filter,
     prepare_upsert,
+    project,
     upsert_document,
     validate_sort,
     validate_update,
     validate_window,
 )
+from shared.store.sqlite_reader import SqliteReader
 from shared.store.sqlite_worker import SqliteWorker
 
 T = TypeVar("T")
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _COMPARE = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _NUMBER_TYPES = "('integer', 'real')"
+_INSERT_CHUNK = 500  # documents per write-thread call of insert_many: bounds the work of one savepoint
 
 
 def _exprs(path: str) -> tuple[str, str]:
@@ -117,8 +126,13 @@ def _cond(cond: Cond, params: list[Any]) -> str:
     if op == "$exists":
         return f"{json_type} IS {'NOT ' if value else ''}NULL"
     if op == "$regex":
-        params.extend((value.pattern, value.flags))
+        params.extend((value.source, value.ignore_case))
         return f"({json_type} = 'text' AND igot_regexp(?, ?, {expr}))"
+    if op == "$elemMatch":
+        # json_each of a scalar yields the scalar itself: only an array may match
+        element = _in("e.value", "e.type", value, params)
+        elements = f"json_each(doc, '$.{cond.path}') AS e"
+        return f"({json_type} = 'array' AND EXISTS (SELECT 1 FROM {elements} WHERE {element}))"
     raise QueryError(f"operator {op!r} is not supported")  # pragma: no cover - parse_filter refuses it
 
 
@@ -129,8 +143,8 @@ def _order(sort: SortSpec | None) -> str:
     return " ORDER BY " + ", ".join(f"{_exprs(path)[0]} {'ASC' if d == 1 else 'DESC'}" for path, d in keys)
 
 
-def _regexp(pattern: str, flags: int, value: object) -> bool:
-    return isinstance(value, str) and re.search(pattern, value, flags) is not None
+def _regexp(source: str, ignore_case: int, value: object) -> bool:
+    return isinstance(value, str) and Pattern(source, bool(ignore_case)).search(value)
 
 
 def _execute(sql: str, conn: sqlite3.Connection) -> None:
@@ -163,6 +177,13 @@ class SqliteCollection:
         where = _where(filter if isinstance(filter, Logical) else parse_filter(filter), params)
         return await self._store._run(self.name, lambda conn: fn(conn, where, params))
 
+    async def _read(
+        self, filter: Filter, fn: Callable[[sqlite3.Connection, str, list[Any]], T], empty: T
+    ) -> T:
+        params: list[Any] = []
+        where = _where(parse_filter(filter), params)
+        return await self._store._read(lambda conn: fn(conn, where, params), empty)
+
     def _select(self, where: str, order: str = "", window: str = "") -> str:
         return f"SELECT id, doc FROM {self._table} WHERE {where}{order}{window}"
 
@@ -177,29 +198,50 @@ class SqliteCollection:
 
         return await self._store._run(self.name, run)
 
-    async def find_one(self, filter: Filter, *, sort: SortSpec | None = None) -> Document | None:
-        found = await self.find(filter, sort=sort, limit=1)
+    async def insert_many(self, docs: Sequence[Document]) -> list[str]:
+        checked = [check_document(doc) for doc in docs]
+        sql = f"INSERT OR IGNORE INTO {self._table} (id, doc) VALUES (?, ?)"
+
+        def run(chunk: list[Document], conn: sqlite3.Connection) -> list[str]:
+            # OR IGNORE skips a document whose _id or unique index key is taken, and nothing else fails
+            return [doc["_id"] for doc in chunk if conn.execute(sql, (doc["_id"], _dump(doc))).rowcount]
+
+        chunks = [checked[start : start + _INSERT_CHUNK] for start in range(0, len(checked), _INSERT_CHUNK)]
+        inserted = await asyncio.gather(*(self._store._run(self.name, partial(run, c)) for c in chunks))
+        return [doc_id for chunk_ids in inserted for doc_id in chunk_ids]
+
+    async def find_one(
+        self, filter: Filter, *, sort: SortSpec | None = None, projection: Projection | None = None
+    ) -> Document | None:
+        found = await self.find(filter, sort=sort, limit=1, projection=projection)
         return found[0] if found else None
 
     async def find(
-        self, filter: Filter, *, sort: SortSpec | None = None, skip: int = 0, limit: int = 0
+        self,
+        filter: Filter,
+        *,
+        sort: SortSpec | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        projection: Projection | None = None,
     ) -> list[Document]:
         validate_window(skip, limit)
         order = _order(sort)
+        names = check_projection(projection)
 
         def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> list[Document]:
             sql = self._select(where, order, " LIMIT ? OFFSET ?")
             rows = conn.execute(sql, (*params, limit or -1, skip)).fetchall()
-            return [_load(text) for _, text in rows]
+            return [project(_load(text), names) for _, text in rows]
 
-        return await self._query(filter, run)
+        return await self._read(filter, run, [])
 
     async def count(self, filter: Filter) -> int:
         def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
             sql = f"SELECT COUNT(*) FROM {self._table} WHERE {where}"
-            return int(conn.execute(sql, params).fetchone()[0])
+            return int(conn.execute(sql, params).fetchall()[0][0])  # fetchall: ends the read transaction
 
-        return await self._query(filter, run)
+        return await self._read(filter, run, 0)
 
     async def update_one(self, filter: Filter, update: Update, *, upsert: bool = False) -> int:
         old, _ = await self._modify(filter, update, upsert=upsert, sort=None)
@@ -292,7 +334,10 @@ class SqliteStore:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         self._worker = SqliteWorker(Path(path), synchronous.upper(), _prepare)
-        weakref.finalize(self, self._worker.stop_soon)  # ends the thread of a store dropped unclosed
+        self._reader = SqliteReader(Path(path), _prepare)
+        # end the threads of a store dropped unclosed
+        weakref.finalize(self, self._worker.stop_soon)
+        weakref.finalize(self, self._reader.stop_soon)
         self._collections: dict[str, SqliteCollection] = {}
         self._closed = False
 
@@ -321,7 +366,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        await self._worker.stop()
+        await asyncio.gather(self._reader.stop(), self._worker.stop())
 
     async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` in the next group commit, all or nothing (its own savepoint).
@@ -335,3 +380,8 @@ class SqliteStore:
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         return await self._worker.submit(table, fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], empty: T) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        return await self._reader.submit(fn, empty)

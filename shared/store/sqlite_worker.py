@@ -1,4 +1,4 @@
-"""The standalone store's worker thread: one SQLite connection, waiting calls grouped into one transaction.
+"""The standalone store's write thread: one SQLite connection, waiting calls grouped into one transaction.
 
 Callers queue operations; the thread takes everything that is waiting (up to `MAX_BATCH`) and runs it in
 one `BEGIN IMMEDIATE` ... `COMMIT`, each operation inside its own savepoint. An operation that fails is
@@ -9,7 +9,8 @@ full), every operation of the batch fails with `StoreUnavailableError` and nothi
 
 Operations run in queue order on one thread, so every result is the one running them one after another
 would give, and a read-modify-write never interleaves with anything; `BEGIN IMMEDIATE` also keeps other
-processes sharing the file out for the duration of a batch.
+processes sharing the file out for the duration of a batch. Plain reads do not come here: they run on
+`sqlite_reader.SqliteReader`'s connection, so they never wait for a batch and its disk sync.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ Outcome = tuple[Any, BaseException | None]  # (result, error)
 
 
 @dataclass(frozen=True, slots=True)
-class _Op:
+class Call:
     table: str | None  # created on first use
     fn: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
@@ -41,12 +42,12 @@ class _Op:
 
 
 @dataclass(frozen=True, slots=True)
-class _Stop:
+class Stop:
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[Any] | None = None
 
 
-def _translate(exc: Exception) -> BaseException:
+def translate_error(exc: Exception) -> BaseException:
     """The store error for what an operation raised; errors of the store's own kind pass unchanged."""
     error: BaseException
     if isinstance(exc, sqlite3.IntegrityError):
@@ -65,7 +66,7 @@ def _unavailable(exc: Exception) -> StoreUnavailableError:
     return error
 
 
-def _resolve(results: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+def resolve(results: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
     """Runs on the callers' event loop."""
     for future, (value, error) in results:
         if future.done():  # cancelled meanwhile
@@ -76,14 +77,14 @@ def _resolve(results: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
             future.set_exception(error)
 
 
-def _settle(ops: list[_Op], outcomes: list[Outcome]) -> None:
+def settle(ops: list[Call], outcomes: list[Outcome]) -> None:
     """Hand the outcomes over, with one wake-up per event loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
     for op, outcome in zip(ops, outcomes, strict=True):
         by_loop.setdefault(op.loop, []).append((op.future, outcome))
     for loop, results in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            loop.call_soon_threadsafe(_resolve, results)
+            loop.call_soon_threadsafe(resolve, results)
 
 
 class SqliteWorker:
@@ -95,7 +96,7 @@ class SqliteWorker:
         self._path = path
         self._synchronous = synchronous
         self._on_connect = on_connect
-        self._queue: queue.SimpleQueue[_Op | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Call | Stop] = queue.SimpleQueue()
         # touched on the worker thread only
         self._conn: sqlite3.Connection | None = None
         self._tables: set[str] = set()
@@ -105,25 +106,25 @@ class SqliteWorker:
     async def submit(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Op(table, fn, loop, future))
+        self._queue.put(Call(table, fn, loop, future))
         return await future
 
     async def stop(self) -> None:
         """Finish every operation queued so far, close the connection and end the thread."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Stop(loop, done))
+        self._queue.put(Stop(loop, done))
         await done
 
     def stop_soon(self) -> None:
         """Like `stop`, without waiting (for when the store is dropped unclosed)."""
-        self._queue.put(_Stop())
+        self._queue.put(Stop())
 
     def _serve(self) -> None:
         while True:
-            batch: list[_Op] = []
+            batch: list[Call] = []
             item = self._queue.get()
-            while isinstance(item, _Op):
+            while isinstance(item, Call):
                 batch.append(item)
                 if len(batch) == MAX_BATCH:
                     break
@@ -132,21 +133,21 @@ class SqliteWorker:
                 except queue.Empty:
                     break
             if batch:
-                _settle(batch, self._run_batch(batch))
-            if isinstance(item, _Stop):
+                settle(batch, self._run_batch(batch))
+            if isinstance(item, Stop):
                 self._finish(item)
                 return
 
-    def _finish(self, stop: _Stop) -> None:
+    def _finish(self, stop: Stop) -> None:
         try:
             self._disconnect()
         finally:
             if stop.loop is not None and stop.future is not None:
                 done: list[tuple[asyncio.Future[Any], Outcome]] = [(stop.future, (None, None))]
                 with contextlib.suppress(RuntimeError):
-                    stop.loop.call_soon_threadsafe(_resolve, done)
+                    stop.loop.call_soon_threadsafe(resolve, done)
 
-    def _run_batch(self, batch: list[_Op]) -> list[Outcome]:
+    def _run_batch(self, batch: list[Call]) -> list[Outcome]:
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
@@ -158,7 +159,7 @@ class SqliteWorker:
             return [(None, _unavailable(exc)) for _ in batch]
         return outcomes
 
-    def _run_one(self, conn: sqlite3.Connection, op: _Op) -> Outcome:
+    def _run_one(self, conn: sqlite3.Connection, op: Call) -> Outcome:
         """Run one operation in its own savepoint; raises only when the whole transaction is lost."""
         if op.future.cancelled():  # the caller gave up before its turn came
             return None, None
@@ -171,7 +172,7 @@ class SqliteWorker:
             if not conn.in_transaction:  # SQLite rolled everything back
                 raise
             conn.execute("ROLLBACK TO op")
-            error = _translate(exc)
+            error = translate_error(exc)
         conn.execute("RELEASE op")
         return value, error
 
