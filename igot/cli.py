@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from igot.indexes import ALL_INDEXES
-from igot.runtime import SERVICE_NAMES, Mode, create_app, declare_topology, open_bus, open_store
+from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology
 from services.auth import accounts
 from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
@@ -97,33 +97,31 @@ async def _push(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    async def run() -> None:
-        await _with_store(settings, lambda store: asyncio.sleep(0))
-        if settings.mode == "distributed":
-            bus = open_bus(settings, "distributed")
-            await bus.start()
-            try:
-                await declare_topology(bus)
-            finally:
-                await bus.stop()
+    async def run(store: Store) -> list[str]:
+        if settings.mode != "distributed":
+            return []  # the in-process bus binds at every start: nothing stale survives a restart
+        bus = open_bus(settings, "distributed", store=store)
+        await bus.start()
+        try:
+            return await prune_topology(bus)
+        finally:
+            await bus.stop()
 
-    asyncio.run(run())
+    removed: list[str] = asyncio.run(_with_store(settings, run))
     _out(
         f"indexes ensured ({len(ALL_INDEXES)})"
         + (" and queues declared" if settings.mode == "distributed" else "")
     )
+    for binding in removed:
+        _out(f"binding removed: {binding}")
     return 0
 
 
 def _dlq(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.mode != "distributed":
-        _out(
-            "parked messages live in RabbitMQ: set IGOT_MODE=distributed (standalone re-drives them at start)"
-        )
-        return 2
-
-    async def run() -> int:
-        bus = open_bus(settings, "distributed")
+    async def run(store: Store) -> int:
+        # Standalone: the queue table in the SQLite file; a running server takes replayed messages in
+        # at its next poll. This bus consumes nothing.
+        bus = open_bus(settings, settings.mode, store=store)
         await bus.start()
         try:
             if args.action == "replay":
@@ -144,7 +142,8 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await bus.stop()
 
-    return asyncio.run(run())
+    result: int = asyncio.run(_with_store(settings, run))
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--url")
     push.add_argument("--server", help="server URL (default IGOT_PUBLIC_URL)")
 
-    commands.add_parser("migrate", help="create indexes (and declare queues in distributed mode)")
+    commands.add_parser("migrate", help="create indexes (distributed: declare queues, remove stale bindings)")
 
     dlq = commands.add_parser("dlq", help="inspect or replay parked (dead-lettered) messages")
     dlq.add_argument("action", choices=("list", "replay"))

@@ -41,11 +41,17 @@ def open_store(settings: Settings, mode: Mode) -> Store:
     return MongoStore(settings.mongo_url.get_secret_value(), settings.mongo_db)
 
 
-def open_bus(settings: Settings, mode: Mode) -> Bus:
+def open_bus(settings: Settings, mode: Mode, *, store: Store, metrics: Metrics | None = None) -> Bus:
+    """The bus of `mode`; standalone keeps its queues in `store`, which must be the SQLite store."""
     if mode == "standalone":
         from shared.bus.inprocess import InProcessBus
+        from shared.store.sqlite import SqliteStore
 
-        return InProcessBus(prefetch=settings.bus_prefetch, retry_delays=settings.bus_retry_delays)
+        if not isinstance(store, SqliteStore):
+            raise TypeError("the standalone bus keeps its queues in the SQLite store")
+        return InProcessBus(
+            store, prefetch=settings.bus_prefetch, retry_delays=settings.bus_retry_delays, metrics=metrics
+        )
     from shared.bus.amqp import AmqpBus
 
     return AmqpBus(
@@ -53,6 +59,7 @@ def open_bus(settings: Settings, mode: Mode) -> Bus:
         exchange=settings.bus_exchange,
         prefetch=settings.bus_prefetch,
         retry_delays=settings.bus_retry_delays,
+        metrics=metrics,
     )
 
 
@@ -60,9 +67,24 @@ async def _never_called(message: Any) -> None:
     raise RuntimeError("declared queues have no handler in this process")
 
 
+def _topology() -> list[Subscription]:
+    return [
+        Subscription(
+            queue=queue.name, models=queue.models, handler=_never_called, routing_keys=queue.routing_keys
+        )
+        for queue in QUEUES
+    ]
+
+
 async def declare_topology(bus: Bus) -> None:
-    for queue in QUEUES:
-        await bus.declare(Subscription(queue=queue.name, models=queue.models, handler=_never_called))
+    """Add every queue and binding of the code; what older code bound stays (see `prune_topology`)."""
+    for subscription in _topology():
+        await bus.declare(subscription)
+
+
+async def prune_topology(bus: Bus) -> list[str]:
+    """Declare the topology and remove every binding the code no longer declares; returns them."""
+    return await bus.prune(_topology())
 
 
 def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> web.Application:
@@ -83,7 +105,8 @@ def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> we
         await store.close()
 
     async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
-        bus = open_bus(settings, mode)
+        # Registered after `store_ctx`: the store is open, and the bus stops before it closes.
+        bus = open_bus(settings, mode, store=app[STORE], metrics=app[METRICS])
         await bus.start()
         await declare_topology(bus)
         app[BUS] = bus

@@ -1,4 +1,9 @@
-"""The bus port (`port.py`) and its adapters: `amqp.py` (RabbitMQ) and `inprocess.py` (standalone)."""
+"""The bus port (`port.py`) and its adapters: `amqp.py` (RabbitMQ) and `inprocess.py` (standalone).
+
+`handling.py` is what both adapters do with one delivery; `queue_table.py` keeps the in-process queues in
+the standalone SQLite store; `amqp_ledger.py` and `amqp_parking.py` are the RabbitMQ topology ledger and
+parking queues.
+"""
 
 from shared.bus.port import (
     Bus,

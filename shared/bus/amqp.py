@@ -8,7 +8,11 @@ namespace):
   message is dead-lettered through the default exchange straight to `Q`, so a retry reaches only the queue
   that failed and never the other subscribers of the routing key. The broker (3.10 or newer) expires
   messages on quorum queues, and dead-letters them at-least-once (which needs `reject-publish` overflow);
-* `<exchange>.Q.parked` — quorum queue of messages that will not be retried, until replayed.
+* `<exchange>.Q.parked` — quorum queue of messages that will not be retried, until replayed;
+* `<exchange>.topology` — the ledger of declared bindings that `prune` reads (`shared.bus.amqp_ledger`).
+
+A broadcast subscription is a server-named, exclusive, auto-delete classic queue bound by its patterns:
+one per subscribing bus, gone with its connection; each copy is acknowledged whatever its handler did.
 
 Retry and park are copies published (confirmed) through the default exchange before the original is acked,
 so a crash in between can duplicate a message but never lose it.
@@ -18,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,28 +34,28 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 
-from shared.bus.delivery import (
-    Action,
-    clean_headers,
-    deliver,
+from shared.bus import amqp_ledger, amqp_parking
+from shared.bus.handling import (
+    Verdict,
+    count_consumed,
+    count_published,
+    handle_delivery,
     publish_headers,
-    replay_headers,
 )
 from shared.bus.port import (
-    ROUTING_KEY_HEADER,
     BusUnavailableError,
     ParkedMessage,
     PublishError,
     Subscription,
+    binding_text,
+    is_broadcast,
 )
 from shared.ids import new_id
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
-
-_REPLAY_EMPTY_ANSWERS = 40  # times the pause: up to 2 s for requeued messages to reappear
-_REPLAY_EMPTY_PAUSE = 0.05
+from shared.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -73,8 +76,6 @@ class _Consumer:
 
 
 class AmqpBus:
-    durable = True
-
     def __init__(
         self,
         url: str,
@@ -82,6 +83,7 @@ class AmqpBus:
         exchange: str,
         prefetch: int,
         retry_delays: Sequence[float],
+        metrics: Metrics | None = None,
         connect_timeout: float = 10.0,
         publish_timeout: float = 10.0,
         stop_timeout: float = 30.0,
@@ -90,6 +92,7 @@ class AmqpBus:
         self._exchange_name = exchange
         self._prefetch = prefetch
         self._retry_delays = tuple(retry_delays)
+        self._metrics = metrics
         self._connect_timeout = connect_timeout
         self._publish_timeout = publish_timeout
         self._stop_timeout = stop_timeout
@@ -174,7 +177,12 @@ class AmqpBus:
         if self._exchange is None:
             raise PublishError("the bus is not connected")
         body = message.model_dump_json().encode()
-        await self._confirmed(self._exchange, message.routing_key, body, publish_headers(headers), new_id())
+        routing_key = message.routing_key
+        mandatory = not is_broadcast(message)  # a broadcast nobody listens to is not an error
+        await self._confirmed(
+            self._exchange, routing_key, body, publish_headers(headers), new_id(), mandatory=mandatory
+        )
+        count_published(self._metrics, routing_key)
 
     async def _confirmed(
         self,
@@ -183,6 +191,8 @@ class AmqpBus:
         body: bytes,
         headers: Mapping[str, str],
         message_id: str | None,
+        *,
+        mandatory: bool = True,
     ) -> None:
         message = aio_pika.Message(
             body,
@@ -194,7 +204,7 @@ class AmqpBus:
         try:
             # The bound covers waiting for a robust channel to come back as well as the confirm.
             async with asyncio.timeout(self._publish_timeout):
-                await exchange.publish(message, routing_key, mandatory=True)
+                await exchange.publish(message, routing_key, mandatory=mandatory)
         except aio_pika.exceptions.PublishError as error:
             raise PublishError(f"no queue is bound to {routing_key!r}") from error
         except DeliveryError as error:
@@ -215,7 +225,56 @@ class AmqpBus:
     # -- topology ----------------------------------------------------------------------------------------
 
     async def declare(self, subscription: Subscription) -> None:
+        if subscription.broadcast:
+            return
         await self._declare(subscription)
+        # Recorded, so that a later `prune` knows to remove these bindings once the code drops them.
+        await self._record((subscription.queue, pattern) for pattern in subscription.bindings())
+
+    async def _record(self, bindings: Iterable[amqp_ledger.Binding]) -> None:
+        if self._admin is None:
+            raise BusUnavailableError("the bus is not connected")
+        ledger = amqp_ledger.ledger_name(self._exchange_name)
+        try:
+            if ledger not in self._declared:
+                await self._admin.declare_queue(ledger, durable=True, arguments=amqp_ledger.LEDGER_ARGUMENTS)
+                self._declared[ledger] = None
+            await self._to_queue(ledger, amqp_ledger.encode(bindings), {}, None)
+        except (PublishError, *CONNECTION_EXCEPTIONS) as error:
+            raise BusUnavailableError(f"cannot record the bindings in {ledger!r}: {error!r}") from error
+
+    async def prune(self, subscriptions: Sequence[Subscription]) -> list[str]:
+        if self._connection is None or self._admin is None:
+            raise BusUnavailableError("the bus is not connected")
+        durable = [subscription for subscription in subscriptions if not subscription.broadcast]
+        for subscription in durable:
+            await self._declare(subscription)
+        wanted = {(item.queue, pattern) for item in durable for pattern in item.bindings()}
+        self._declared[amqp_ledger.ledger_name(self._exchange_name)] = None
+        channel = await self._connection.channel(publisher_confirms=False)
+        try:
+            entries, known = await amqp_ledger.take_entries(
+                channel, self._exchange_name, self._publish_timeout
+            )
+            stale = sorted(known - wanted)
+            for queue, pattern in stale:
+                await amqp_ledger.unbind(
+                    self._connection, self._exchange_name, self.queue_name(queue), pattern
+                )
+            await self._record(wanted)
+            for entry in entries:
+                await entry.ack()
+        except CONNECTION_EXCEPTIONS as error:
+            raise BusUnavailableError(
+                f"cannot prune the bindings of {self._exchange_name!r}: {error!r}"
+            ) from error
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+        kept = {queue for queue, _ in wanted}
+        for queue in sorted({queue for queue, _ in stale} - kept):
+            log.warning("queue no longer declared: it keeps its messages but receives none", queue=queue)
+        return [binding_text(queue, pattern) for queue, pattern in stale]
 
     async def delete_declared(self) -> None:
         """Delete every queue this bus declared, and its exchange: for tests and benchmarks that clean up."""
@@ -257,12 +316,22 @@ class AmqpBus:
     async def subscribe(self, subscription: Subscription) -> None:
         if self._connection is None:
             raise BusUnavailableError("the bus is not connected")
-        await self._declare(subscription)
-        name = self.queue_name(subscription.queue)
+        if subscription.broadcast:
+            name = subscription.queue
+        else:
+            await self.declare(subscription)
+            name = self.queue_name(subscription.queue)
         try:
             channel = await self._connection.channel(publisher_confirms=False)
             await channel.set_qos(prefetch_count=subscription.prefetch or self._prefetch)
-            queue = await channel.declare_queue(name, durable=True, arguments=_QUORUM)
+            if subscription.broadcast:
+                queue = await channel.declare_queue(
+                    None, exclusive=True, auto_delete=True, arguments={"x-queue-type": "classic"}
+                )
+                for pattern in subscription.bindings():
+                    await queue.bind(self._exchange_name, pattern)
+            else:
+                queue = await channel.declare_queue(name, durable=True, arguments=_QUORUM)
             consumer = _Consumer(subscription, channel, queue, self._delays(subscription))
 
             async def on_message(message: AbstractIncomingMessage) -> None:
@@ -287,9 +356,10 @@ class AmqpBus:
                 consumer.in_flight.discard(task)
 
     async def _handle(self, consumer: _Consumer, message: AbstractIncomingMessage) -> None:
-        name = self.queue_name(consumer.subscription.queue)
-        outcome = await deliver(
-            consumer.subscription,
+        subscription = consumer.subscription
+        name = self.queue_name(subscription.queue)
+        disposition = await handle_delivery(
+            subscription,
             body=message.body,
             headers=message.headers,
             routing_key=message.routing_key or "",
@@ -297,12 +367,12 @@ class AmqpBus:
             transport_id=message.message_id,
         )
         try:
-            if outcome.action is Action.RETRY:
+            if disposition.verdict is Verdict.RETRY:
                 await self._to_queue(
-                    f"{name}.retry.{outcome.step}", message.body, outcome.headers, message.message_id
+                    f"{name}.retry.{disposition.step}", message.body, disposition.headers, message.message_id
                 )
-            elif outcome.action is Action.PARK:
-                await self._to_queue(f"{name}.parked", message.body, outcome.headers, message.message_id)
+            elif disposition.verdict is Verdict.PARK:
+                await self._to_queue(f"{name}.parked", message.body, disposition.headers, message.message_id)
         except PublishError as error:
             # The copy is not safe: hand the original back so it is neither lost nor forgotten.
             log.error("could not move the message, returned to its queue", queue=name, error=str(error))
@@ -313,74 +383,38 @@ class AmqpBus:
             await message.ack()
         except CONNECTION_EXCEPTIONS as error:
             log.warning("ack lost, the message will be delivered again", queue=name, error=repr(error))
+            return
+        count_consumed(self._metrics, subscription.queue, disposition)
 
     # -- parking queue -----------------------------------------------------------------------------------
 
     async def parked(self, queue: str, *, limit: int = 100) -> list[ParkedMessage]:
         if self._connection is None:
             raise BusUnavailableError("the bus is not connected")
-        result: list[ParkedMessage] = []
         channel = await self._connection.channel(publisher_confirms=False)
         try:
-            parking = await self._parking_queue(channel, queue)
-            if parking is None:
-                return []
-            taken: list[AbstractIncomingMessage] = []
-            try:
-                while len(taken) < limit:
-                    message = await parking.get(no_ack=False, fail=False, timeout=self._publish_timeout)
-                    if message is None:
-                        break
-                    taken.append(message)
-                    result.append(self._parked_message(queue, message))
-            finally:
-                # Unacknowledged, they go back to the parking queue in their order. `nack`: RabbitMQ 4.3
-                # counts only `reject` towards a quorum queue's delivery limit.
-                for message in taken:
-                    await message.nack(requeue=True)
+            return await amqp_parking.list_parked(
+                channel, queue, f"{self.queue_name(queue)}.parked", limit, self._publish_timeout
+            )
         except CONNECTION_EXCEPTIONS as error:
             raise BusUnavailableError(f"cannot read parked messages of {queue!r}: {error!r}") from error
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await channel.close()
-        return result
 
     async def replay(self, queue: str, *, limit: int | None = None) -> int:
         if self._connection is None:
             raise BusUnavailableError("the bus is not connected")
         name = self.queue_name(queue)
-        count = 0
+
+        async def send(body: bytes, headers: Mapping[str, str], message_id: str | None) -> None:
+            await self._to_queue(name, body, headers, message_id)
+
         channel = await self._connection.channel(publisher_confirms=False)
         try:
-            parking = await self._parking_queue(channel, queue)
-            if parking is None:
-                return 0
-            # A message that fails again while replaying comes back with the same id: it stops the loop and
-            # waits for the next replay. An empty answer is asked again for a moment, because messages a
-            # listing just returned may still be on their way back into a quorum queue.
-            replayed: set[str] = set()
-            empty_answers = 0
-            while limit is None or count < limit:
-                message = await parking.get(no_ack=False, fail=False, timeout=self._publish_timeout)
-                if message is None:
-                    empty_answers += 1
-                    if empty_answers > _REPLAY_EMPTY_ANSWERS:
-                        break
-                    await asyncio.sleep(_REPLAY_EMPTY_PAUSE)
-                    continue
-                identity = message.message_id or hashlib.sha256(message.body).hexdigest()
-                if identity in replayed:
-                    await message.nack(requeue=True)
-                    break
-                headers = replay_headers(clean_headers(message.headers))
-                try:
-                    await self._to_queue(name, message.body, headers, message.message_id)
-                except PublishError:
-                    await message.nack(requeue=True)
-                    raise
-                await message.ack()
-                replayed.add(identity)
-                count += 1
+            count = await amqp_parking.replay_parked(
+                channel, f"{name}.parked", send, limit, self._publish_timeout
+            )
         except CONNECTION_EXCEPTIONS as error:
             raise BusUnavailableError(f"cannot replay parked messages of {queue!r}: {error!r}") from error
         finally:
@@ -389,15 +423,3 @@ class AmqpBus:
         if count:
             log.info("parked messages replayed", queue=queue, count=count)
         return count
-
-    async def _parking_queue(self, channel: AbstractChannel, queue: str) -> AbstractQueue | None:
-        try:
-            return await channel.declare_queue(f"{self.queue_name(queue)}.parked", passive=True)
-        except ChannelNotFoundEntity:
-            return None
-
-    @staticmethod
-    def _parked_message(queue: str, message: AbstractIncomingMessage) -> ParkedMessage:
-        headers = clean_headers(message.headers)
-        routing_key = headers.get(ROUTING_KEY_HEADER) or message.routing_key or ""
-        return ParkedMessage(queue, routing_key, message.body, headers)

@@ -1,208 +1,417 @@
-"""The standalone bus: the port's semantics inside one process, nothing kept across a restart.
+"""The standalone bus: the port's semantics inside one process, its queues kept in the SQLite store.
 
-Every publish goes through the same JSON body and validation as on RabbitMQ (`shared.bus.delivery`), each
-subscription is a queue bound by topic patterns, a retry is an asyncio timer that puts the message back
-into the failing queue only, and parked messages wait in a list until replayed.
+Each durable queue is rows of the store's queue table (`shared.bus.queue_table`): `publish` returns once
+its rows are committed (that commit is the publisher confirm). A handler's own publishes are held back and
+committed in the same transaction that removes, reschedules or parks the message it handles, so a message
+leaves its queue exactly when what its handler published is safe; a process killed in between handles the
+message again (handlers are idempotent) and loses none of its onward messages.
+
+Rows committed by this process are handed to the queue's consumer in memory at once. A poller claims, every
+`poll_interval`, the ready rows nobody holds: what a killed process left, retries that came due after a
+restart, parked messages `igot dlq replay` sent back from another process. A retry is the row rescheduled
+(`available_at`) plus a timer; a parked row stays parked across restarts until replayed. A row is in one
+handler at a time: the instance handing it over holds a lease on it (`lease_seconds`), renewed while it
+runs and given up at `stop`; a killed process's rows come back once their lease ran out.
+
+Bindings live in memory and are rebuilt by every start (`declare`, `subscribe`). Broadcast subscriptions
+are in memory only: every running bus over the same store object (every replica in this process) gets its
+own copy, never stored, never retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from sqlite3 import Connection
 
-from shared.bus.delivery import (
-    Action,
-    deliver,
+from shared.bus import queue_table
+from shared.bus.handling import (
+    Disposition,
+    Verdict,
+    count_consumed,
+    count_published,
+    handle_delivery,
     publish_headers,
     replay_headers,
 )
+from shared.bus.inprocess_queue import HANDLER, HandlerScope, LocalQueue, Outgoing
 from shared.bus.port import (
+    ERROR_HEADER,
     ROUTING_KEY_HEADER,
+    BusUnavailableError,
     ParkedMessage,
     PublishError,
     Subscription,
-    topic_matches,
+    binding_text,
+    is_broadcast,
 )
+from shared.bus.queue_table import NewRow, Row
 from shared.ids import new_id
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
+from shared.metrics import Metrics
+from shared.store import StoreError
+from shared.store.sqlite import SqliteStore
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    routing_key: str
-    body: bytes
-    headers: Mapping[str, str]
-    transport_id: str
-
-
-class _Queue:
-    """One subscription's queue: bindings, pending deliveries, the consumer and its handlers in flight."""
-
-    def __init__(self, subscription: Subscription, prefetch: int, delays: Sequence[float]) -> None:
-        self.configure(subscription, prefetch, delays)
-        self.pending: asyncio.Queue[_Delivery] = asyncio.Queue()
-        self.parked: deque[ParkedMessage] = deque()
-        self.consumer: asyncio.Task[None] | None = None
-        self.in_flight: set[asyncio.Task[None]] = set()
-
-    def configure(self, subscription: Subscription, prefetch: int, delays: Sequence[float]) -> None:
-        self.subscription = subscription
-        self.bindings = subscription.bindings()
-        self.prefetch = max(1, prefetch)
-        self.delays = tuple(delays)
-
-    def binds(self, routing_key: str) -> bool:
-        return any(topic_matches(pattern, routing_key) for pattern in self.bindings)
+# The running buses over each store object: the replicas a broadcast reaches.
+_REPLICAS: weakref.WeakKeyDictionary[SqliteStore, weakref.WeakSet[InProcessBus]] = weakref.WeakKeyDictionary()
 
 
 class InProcessBus:
-    durable = False
-
-    def __init__(self, *, prefetch: int, retry_delays: Sequence[float], stop_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        prefetch: int,
+        retry_delays: Sequence[float],
+        metrics: Metrics | None = None,
+        stop_timeout: float = 30.0,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 15.0,
+    ) -> None:
+        self._store = store
         self._prefetch = prefetch
         self._retry_delays = tuple(retry_delays)
+        self._metrics = metrics
         self._stop_timeout = stop_timeout
-        self._queues: dict[str, _Queue] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._poll_interval = poll_interval
+        self._lease_ms = round(lease_seconds * 1000)
+        self._owner = new_id()  # this instance, in the `owner` column of the rows it holds
+        self._queues: dict[str, LocalQueue] = {}
+        self._listeners: list[LocalQueue] = []
+        self._held: set[int] = set()  # rows pending, in a handler or waiting out a retry here
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._stopped = False
+
+    # -- life cycle --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._stopped = False
+        _REPLICAS.setdefault(self._store, weakref.WeakSet()).add(self)
 
     async def ping(self) -> None:
-        return None
+        try:
+            await self._store.ping()
+        except StoreError as error:
+            raise BusUnavailableError(f"the queue table cannot be reached: {error}") from error
+
+    async def stop(self) -> None:
+        self._stopped = True
+        _REPLICAS.get(self._store, weakref.WeakSet()).discard(self)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        queues = [*self._queues.values(), *self._listeners]
+        tasks = [task for task in (self._poller, *(queue.consumer for queue in queues)) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        in_flight = [task for queue in queues for task in queue.in_flight]
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=self._stop_timeout)
+            if late:
+                # Their messages stay in the table and are handled again after the restart.
+                log.warning("handlers still running at stop were cancelled", count=len(late))
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._poller is not None:
+            try:
+                await self._store.transact(partial(queue_table.release, owner=self._owner))
+            except StoreError as error:
+                log.warning("claims not released: they expire on their own", error=str(error))
+        self._poller = None
+        self._held.clear()
+        self._listeners.clear()
+        for queue in self._queues.values():
+            queue.consumer = None
+            queue.pending = asyncio.Queue()
+
+    # -- publishing --------------------------------------------------------------------------------------
 
     async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None:
         if self._stopped:
             raise PublishError("the bus is stopped")
         routing_key = message.routing_key
-        targets = [queue for queue in self._queues.values() if queue.binds(routing_key)]
-        if not targets:
+        queues = tuple(name for name, queue in self._queues.items() if queue.binds(routing_key))
+        if not queues and not is_broadcast(message) and not self._listeners_for(routing_key):
             raise PublishError(f"no queue is bound to {routing_key!r}")
         body = message.model_dump_json().encode()
-        delivery = _Delivery(routing_key, body, publish_headers(headers), new_id())
-        for queue in targets:
-            queue.pending.put_nowait(delivery)
+        outgoing = Outgoing(routing_key, body, publish_headers(headers), new_id(), queues)
+        scope = HANDLER.get()
+        if scope is not None and scope.open and scope.bus is self:
+            scope.outgoing.append(outgoing)
+            return
+        await self._commit([outgoing])
+
+    async def _commit(
+        self, outgoing: Sequence[Outgoing], settle: Callable[[Connection], None] | None = None
+    ) -> None:
+        """Write `outgoing` (and settle a handled row) in one transaction, then hand the rows over."""
+        new_rows = [
+            NewRow(queue, item.routing_key, item.body, item.headers, item.transport_id, self._holder(queue))
+            for item in outgoing
+            for queue in item.queues
+        ]
+        lease_until = queue_table.now_ms() + self._lease_ms
+
+        def run(conn: Connection) -> list[Row]:
+            if settle is not None:
+                settle(conn)
+            return queue_table.insert(conn, new_rows, lease_until)
+
+        try:
+            rows = await self._store.transact(run)
+        except StoreError as error:
+            raise PublishError(f"the store did not take the message: {error}") from error
+        for row, new in zip(rows, new_rows, strict=True):
+            if new.owner is not None:
+                self._take(row)
+        for item in outgoing:
+            count_published(self._metrics, item.routing_key)
+            self._broadcast(item)
+
+    def _holder(self, queue: str) -> str | None:
+        """This instance when it consumes `queue` (the row goes to its consumer in memory), else nobody."""
+        state = self._queues.get(queue)
+        return self._owner if state is not None and state.consuming else None
+
+    def _take(self, row: Row) -> None:
+        queue = self._queues.get(row.queue)
+        if self._stopped or row.seq in self._held or queue is None or not queue.consuming:
+            return
+        self._held.add(row.seq)
+        queue.pending.put_nowait(row)
+
+    def _listeners_for(self, routing_key: str) -> list[LocalQueue]:
+        return [
+            listener
+            for bus in _REPLICAS.get(self._store, ())
+            if not bus._stopped
+            for listener in bus._listeners
+            if listener.consuming and listener.binds(routing_key)
+        ]
+
+    def _broadcast(self, item: Outgoing) -> None:
+        for listener in self._listeners_for(item.routing_key):
+            row = Row(0, listener.name, item.routing_key, item.body, item.headers, item.transport_id)
+            listener.pending.put_nowait(row)
+
+    # -- topology ----------------------------------------------------------------------------------------
 
     async def declare(self, subscription: Subscription) -> None:
-        self._declare(subscription)
+        if not subscription.broadcast:
+            self._declare(subscription)
 
     async def subscribe(self, subscription: Subscription) -> None:
-        queue = self._declare(subscription)
-        if queue.consumer is None or queue.consumer.done():
-            queue.consumer = asyncio.create_task(
-                self._consume(queue), name=f"bus consumer {subscription.queue}"
-            )
-
-    def _declare(self, subscription: Subscription) -> _Queue:
         prefetch = subscription.prefetch or self._prefetch
+        if subscription.broadcast:
+            listener = LocalQueue(subscription, prefetch, ())
+            listener.consumer = asyncio.create_task(
+                self._consume(listener), name=f"bus broadcast {subscription.queue}"
+            )
+            self._listeners.append(listener)
+            return
+        queue = self._declare(subscription)
+        if queue.consuming:
+            return
+        queue.configure(subscription, prefetch, self._delays(subscription))
+        queue.consumer = asyncio.create_task(self._consume(queue), name=f"bus consumer {subscription.queue}")
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll(), name="bus poller")
+        self._wake.set()  # what the table holds for this queue, now rather than at the next tick
+
+    async def prune(self, subscriptions: Sequence[Subscription]) -> list[str]:
+        wanted: dict[str, set[str]] = {}
+        for subscription in subscriptions:
+            if not subscription.broadcast:
+                self._declare(subscription)
+                wanted.setdefault(subscription.queue, set()).update(subscription.bindings())
+        removed: list[str] = []
+        for name, queue in self._queues.items():
+            stale = [pattern for pattern in queue.bindings if pattern not in wanted.get(name, set())]
+            if not stale:
+                continue
+            queue.bindings = tuple(pattern for pattern in queue.bindings if pattern not in stale)
+            removed.extend(binding_text(name, pattern) for pattern in stale)
+            if name not in wanted:
+                log.warning("queue no longer declared: it keeps its messages but receives none", queue=name)
+        return removed
+
+    def _delays(self, subscription: Subscription) -> tuple[float, ...]:
         delays = self._retry_delays if subscription.retry_delays is None else subscription.retry_delays
+        return tuple(delays)
+
+    def _declare(self, subscription: Subscription) -> LocalQueue:
+        prefetch = subscription.prefetch or self._prefetch
         queue = self._queues.get(subscription.queue)
         if queue is None:
-            queue = self._queues[subscription.queue] = _Queue(subscription, prefetch, delays)
-        elif queue.consumer is None:
-            # Declared first (so publishers never meet an unbound key), consumed now: what is queued stays.
-            queue.configure(subscription, prefetch, delays)
+            queue = self._queues[subscription.queue] = LocalQueue(
+                subscription, prefetch, self._delays(subscription)
+            )
+        elif queue.consuming:
+            queue.bindings = tuple(dict.fromkeys([*queue.bindings, *subscription.bindings()]))
+        else:
+            queue.configure(subscription, prefetch, self._delays(subscription))
         return queue
 
-    async def _consume(self, queue: _Queue) -> None:
+    # -- consuming ---------------------------------------------------------------------------------------
+
+    async def _consume(self, queue: LocalQueue) -> None:
         slots = asyncio.Semaphore(queue.prefetch)
         while True:
             await slots.acquire()
             try:
-                delivery = await queue.pending.get()
+                row = await queue.pending.get()
             except BaseException:
                 slots.release()
                 raise
-            task = asyncio.create_task(self._handle(queue, delivery))
+            if queue.backlog and queue.pending.empty():
+                self._wake.set()
+            task = asyncio.create_task(self._handle(queue, row))
             queue.in_flight.add(task)
             task.add_done_callback(queue.in_flight.discard)
             task.add_done_callback(lambda _: slots.release())
 
-    async def _handle(self, queue: _Queue, delivery: _Delivery) -> None:
-        outcome = await deliver(
-            queue.subscription,
-            body=delivery.body,
-            headers=delivery.headers,
-            routing_key=delivery.routing_key,
-            delays=queue.delays,
-            transport_id=delivery.transport_id,
-        )
-        if outcome.action is Action.RETRY:
-            retry = _Delivery(delivery.routing_key, delivery.body, outcome.headers, delivery.transport_id)
-            self._schedule(queue, retry, outcome.delay)
-        elif outcome.action is Action.PARK:
-            routing_key = outcome.headers.get(ROUTING_KEY_HEADER, delivery.routing_key)
-            queue.parked.append(
-                ParkedMessage(queue.subscription.queue, routing_key, delivery.body, outcome.headers)
+    async def _handle(self, queue: LocalQueue, row: Row) -> None:
+        scope = HandlerScope(self)
+        token = HANDLER.set(None if queue.subscription.broadcast else scope)
+        try:
+            disposition = await handle_delivery(
+                queue.subscription,
+                body=row.body,
+                headers=row.headers,
+                routing_key=row.routing_key,
+                delays=queue.delays,
+                transport_id=row.transport_id,
             )
-
-    def _schedule(self, queue: _Queue, delivery: _Delivery, delay: float) -> None:
-        if self._stopped:
-            log.warning("retry dropped: the bus is stopping", queue=queue.subscription.queue)
+        finally:
+            scope.open = False
+            HANDLER.reset(token)
+        if queue.subscription.broadcast:
+            count_consumed(self._metrics, queue.name, disposition)
             return
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
+        await self._settle(queue, row, disposition, scope.outgoing)
+
+    async def _settle(
+        self, queue: LocalQueue, row: Row, disposition: Disposition, outgoing: Sequence[Outgoing]
+    ) -> None:
+        settle: Callable[[Connection], None]
+        if disposition.verdict is Verdict.RETRY:
+            due = queue_table.now_ms() + round(disposition.delay * 1000)
+            settle = partial(
+                queue_table.reschedule,
+                seq=row.seq,
+                headers=disposition.headers,
+                available_at=due,
+                lease_until=due + self._lease_ms,
+            )
+        elif disposition.verdict is Verdict.PARK:
+            error = disposition.headers.get(ERROR_HEADER, "")
+            settle = partial(queue_table.park, seq=row.seq, headers=disposition.headers, error=error)
+        else:
+            settle = partial(queue_table.delete, seq=row.seq)
+        try:
+            await self._commit(outgoing, settle)
+        except PublishError as error:
+            # Nothing of it was kept: the message is still queued, so it is handled again.
+            log.error("message not settled, handled again", queue=queue.name, error=str(error))
+            self._later(queue, row, self._poll_interval)
+            return
+        count_consumed(self._metrics, queue.name, disposition)
+        if disposition.verdict is Verdict.RETRY:
+            self._later(queue, replace(row, headers=disposition.headers), disposition.delay)
+        else:
+            self._held.discard(row.seq)
+
+    def _later(self, queue: LocalQueue, row: Row, delay: float) -> None:
+        if self._stopped:
+            return
 
         def fire() -> None:
-            self._timers.discard(handle)
-            queue.pending.put_nowait(delivery)
+            self._timers.pop(row.seq, None)
+            if not self._stopped and queue.consuming:
+                queue.pending.put_nowait(row)
+            else:
+                self._held.discard(row.seq)
 
-        handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
+        self._timers[row.seq] = asyncio.get_running_loop().call_later(delay, fire)
+
+    async def _poll(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
+            try:
+                await self._claim()
+            except StoreError as error:
+                log.warning("queue table not polled", error=str(error))
+
+    async def _claim(self) -> None:
+        """Renew the leases of the rows held here, and claim ready rows nobody holds."""
+        limits = {
+            name: queue.prefetch * 4
+            for name, queue in self._queues.items()
+            if queue.consuming and queue.pending.qsize() < queue.prefetch
+        }
+        held = sorted(self._held)
+        if not limits and not held:
+            return
+        lease_until = queue_table.now_ms() + self._lease_ms
+
+        def run(conn: Connection) -> list[Row]:
+            if held:
+                queue_table.renew(conn, self._owner, held, lease_until)
+            return queue_table.claim(conn, limits, self._owner, held, lease_until)
+
+        rows = await self._store.transact(run)
+        for row in rows:
+            self._take(row)
+        for name, limit in limits.items():
+            self._queues[name].backlog = sum(row.queue == name for row in rows) >= limit
+
+    # -- parking -----------------------------------------------------------------------------------------
 
     async def parked(self, queue: str, *, limit: int = 100) -> list[ParkedMessage]:
-        state = self._queues.get(queue)
-        if state is None:
-            return []
-        return list(state.parked)[:limit]
+        rows = await self._transact(partial(queue_table.parked, queue=queue, limit=limit))
+        return [
+            ParkedMessage(queue, row.headers.get(ROUTING_KEY_HEADER, row.routing_key), row.body, row.headers)
+            for row in rows
+        ]
 
     async def replay(self, queue: str, *, limit: int | None = None) -> int:
-        state = self._queues.get(queue)
-        if state is None:
-            return 0
-        count = 0
-        while state.parked and (limit is None or count < limit):
-            parked = state.parked.popleft()
-            state.pending.put_nowait(
-                _Delivery(parked.routing_key, parked.body, replay_headers(parked.headers), new_id())
+        """Parked rows become ready; a running consumer elsewhere (e.g. the server) polls them in."""
+        owner = self._holder(queue)
+        rows = await self._transact(
+            partial(
+                queue_table.unpark,
+                queue=queue,
+                limit=limit,
+                rewrite=replay_headers,
+                owner=owner,
+                lease_until=queue_table.now_ms() + self._lease_ms,
             )
-            count += 1
-        if count:
-            log.info("parked messages replayed", queue=queue, count=count)
-        return count
+        )
+        if owner is not None:
+            for row in rows:
+                self._take(row)
+        if rows:
+            log.info("parked messages replayed", queue=queue, count=len(rows))
+        return len(rows)
 
-    async def stop(self) -> None:
-        self._stopped = True
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        consumers = [queue.consumer for queue in self._queues.values() if queue.consumer is not None]
-        for consumer in consumers:
-            consumer.cancel()
-        for consumer in consumers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
-        for queue in self._queues.values():
-            queue.consumer = None
-            if queue.pending.qsize():
-                # Not durable: the outbox relay re-publishes what was not handled.
-                log.warning(
-                    "messages not handled before stop",
-                    queue=queue.subscription.queue,
-                    count=queue.pending.qsize(),
-                )
-        in_flight = [task for queue in self._queues.values() for task in queue.in_flight]
-        if in_flight:
-            _, late = await asyncio.wait(in_flight, timeout=self._stop_timeout)
-            if late:
-                log.warning("handlers still running at stop were cancelled", count=len(late))
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+    async def _transact(self, fn: Callable[[Connection], list[Row]]) -> list[Row]:
+        try:
+            return await self._store.transact(fn)
+        except StoreError as error:
+            raise BusUnavailableError(f"the queue table cannot be read: {error}") from error

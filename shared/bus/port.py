@@ -2,17 +2,30 @@
 
 Semantics both adapters keep (proven by `tests/contract/test_bus_contract.py`):
 
-* `publish` returns only once the message is safely queued (publisher confirm on RabbitMQ) and raises
-  `PublishError` when it is not, including when no queue is bound to its routing key;
+* `publish` returns only once the message is durably queued (a publisher confirm on RabbitMQ, a committed
+  row of the standalone store's queue table in-process) and raises `PublishError` when it is not,
+  including when no queue is bound to its routing key (unless the model is marked `BROADCAST`);
+* every queue survives a restart of the process, with what it holds: a message leaves its queue only once
+  its handler returned (or it was moved to a retry or to parking), so a process killed meanwhile has it
+  delivered again; handlers are therefore idempotent. In-process, what a handler publishes is committed
+  together with the removal of the message it handles, so no such publish is lost and none is kept
+  without its message being done;
 * routing keys are `<type>.v<version>`; subscriptions bind topic patterns (`*` one word, `#` zero or more);
+  `declare` only adds bindings, `prune` (run by `igot migrate`) also removes those the code no longer
+  declares: a queue left behind keeps its messages but receives nothing new;
 * a consumer never acks by hand: the adapter validates the payload into the subscription's model, calls
   the handler, acks when it returns; a `TransientError` (or any unexpected exception) is retried after
   the next of the growing delays; after the last delay, or at once for `PermanentError` or a payload
   that does not validate, the message is parked in the queue's parking queue (`<queue>.parked`), where
   it can be listed and replayed. A retry returns to the failing queue only, never to other subscribers;
+* subscribers of one durable queue compete: each message is handled by one of them. A `broadcast`
+  subscription instead gives every subscribing bus instance (every replica) its own copy, at most once
+  and only while it runs: never stored, never retried or parked; a failing handler drops the copy;
 * at most `prefetch` handlers of one subscription run at once; `stop` stops taking new messages and
   waits for the handlers in flight;
-* headers `x-trace-id` and `x-message-id` travel with the message and are bound into the log context.
+* headers `x-trace-id` and `x-message-id` travel with the message and are bound into the log context;
+* with `metrics`, `igot_bus_published_total{routing_key}` counts confirmed publishes and
+  `igot_bus_consumed_total{queue, outcome}` handled deliveries (ack, retry, park, drop).
 """
 
 from __future__ import annotations
@@ -50,7 +63,8 @@ class Subscription:
     """A named durable queue, the message models it accepts, and the handler that receives them.
 
     `models` are every accepted type/version (N and N-1 during a rollout); their routing keys are bound
-    unless `routing_keys` names topic patterns explicitly.
+    unless `routing_keys` names topic patterns explicitly. With `broadcast`, `queue` only names the
+    subscription (logs, metrics): each subscribing bus gets a private copy of every matching message.
     """
 
     queue: str
@@ -59,6 +73,7 @@ class Subscription:
     routing_keys: Sequence[str] = ()
     prefetch: int | None = None
     retry_delays: Sequence[float] | None = None
+    broadcast: bool = False
 
     def bindings(self) -> tuple[str, ...]:
         if self.routing_keys:
@@ -85,10 +100,6 @@ class ParkedMessage:
 
 
 class Bus(Protocol):
-    # False for the in-process bus: what it holds is lost with the process, so the outbox relay
-    # re-publishes unfinished messages at start.
-    durable: bool
-
     async def start(self) -> None: ...
 
     async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None: ...
@@ -99,6 +110,14 @@ class Bus(Protocol):
 
     async def declare(self, subscription: Subscription) -> None:
         """Declare the queue and bindings without consuming, so publishers never meet an unbound key."""
+        ...
+
+    async def prune(self, subscriptions: Sequence[Subscription]) -> list[str]:
+        """Declare these subscriptions and remove every other binding to the exchange.
+
+        A queue no longer declared keeps its messages but loses its bindings. Returns one line per
+        binding removed, `<queue> <- <pattern>`.
+        """
         ...
 
     async def parked(self, queue: str, *, limit: int = 100) -> list[ParkedMessage]: ...
@@ -112,6 +131,15 @@ class Bus(Protocol):
     async def stop(self) -> None:
         """Cancel consumers, let handlers in flight finish, close connections."""
         ...
+
+
+def is_broadcast(message: BusMessage) -> bool:
+    """A model marked `BROADCAST = True` may be published while nobody listens: it is only a signal."""
+    return bool(getattr(type(message), "BROADCAST", False))
+
+
+def binding_text(queue: str, pattern: str) -> str:
+    return f"{queue} <- {pattern}"
 
 
 def topic_matches(pattern: str, routing_key: str) -> bool:

@@ -5,139 +5,47 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-import aio_pika
 import pytest
-import structlog
 
 from shared.bus.amqp import AmqpBus
-from shared.bus.inprocess import InProcessBus
 from shared.bus.port import (
     ATTEMPT_HEADER,
     ERROR_HEADER,
     MESSAGE_HEADER,
     TRACE_HEADER,
-    Bus,
     BusUnavailableError,
     PermanentError,
     PublishError,
-    Subscription,
     TransientError,
 )
 from shared.messages.base import BusMessage
+from tests.contract.bus_harness import (
+    DELAYS,
+    KINDS,
+    BadPing,
+    Harness,
+    Nobody,
+    Ping,
+    PingV2,
+    PingV3,
+    Pong,
+    log_context,
+    open_harness,
+    parked_count,
+)
 from tests.waiting import eventually
 
-DELAYS = (0.05, 0.1)
 
-
-class Ping(BusMessage):
-    type: Literal["test.ping"] = "test.ping"
-    version: Literal[1] = 1
-    n: int
-
-
-class PingV2(BusMessage):
-    type: Literal["test.ping"] = "test.ping"
-    version: Literal[2] = 2
-    n: int
-    note: str
-
-
-class PingV3(BusMessage):
-    type: Literal["test.ping"] = "test.ping"
-    version: Literal[3] = 3
-    n: int
-
-
-class BadPing(BusMessage):
-    """Routed like `Ping` but does not validate as one."""
-
-    type: Literal["test.ping"] = "test.ping"
-    version: Literal[1] = 1
-    n: str
-
-
-class Pong(BusMessage):
-    type: Literal["test.pong"] = "test.pong"
-    version: Literal[1] = 1
-    n: int
-
-
-class Nobody(BusMessage):
-    type: Literal["test.nobody"] = "test.nobody"
-    version: Literal[1] = 1
-
-
-class Harness:
-    """Builds started buses of one kind and removes what they declared on the broker."""
-
-    def __init__(self, kind: str, amqp_url: str, namespace: str) -> None:
-        self.kind = kind
-        self.amqp_url = amqp_url
-        self.exchange = f"igot-{namespace}"
-        self.buses: list[Bus] = []
-        self.queues: set[str] = set()
-
-    async def bus(self, *, prefetch: int = 8, retry_delays: Sequence[float] = DELAYS) -> Bus:
-        bus: Bus
-        if self.kind == "amqp":
-            bus = AmqpBus(
-                self.amqp_url,
-                exchange=self.exchange,
-                prefetch=prefetch,
-                retry_delays=retry_delays,
-                stop_timeout=5,
-            )
-        else:
-            bus = InProcessBus(prefetch=prefetch, retry_delays=retry_delays, stop_timeout=5)
-        await bus.start()
-        self.buses.append(bus)
-        return bus
-
-    def subscription(
-        self, queue: str, models: Sequence[type[BusMessage]], handler: Any, **kw: Any
-    ) -> Subscription:
-        self.queues.add(queue)
-        return Subscription(queue=queue, models=models, handler=handler, **kw)
-
-    async def depth(self, queue: str) -> int | None:
-        """Messages waiting or unacknowledged in the broker's queue (None for the in-process bus)."""
-        if self.kind != "amqp":
-            return None
-        connection = await aio_pika.connect(self.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            declared = await channel.declare_queue(f"{self.exchange}.{queue}", passive=True)
-            return declared.declaration_result.message_count or 0
-
-    async def close(self) -> None:
-        for bus in self.buses:
-            await bus.stop()
-        if self.kind != "amqp":
-            return
-        connection = await aio_pika.connect(self.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            for queue in self.queues:
-                name = f"{self.exchange}.{queue}"
-                for suffix in ("", ".parked", *(f".retry.{n}" for n in range(1, 5))):
-                    await channel.queue_delete(name + suffix)
-            await channel.exchange_delete(self.exchange)
-
-
-@pytest.fixture(params=["inprocess", "amqp"])
-async def harness(request: pytest.FixtureRequest, amqp_url: str, namespace: str) -> AsyncIterator[Harness]:
-    harness = Harness(request.param, amqp_url, namespace)
-    try:
+@pytest.fixture(params=KINDS)
+async def harness(
+    request: pytest.FixtureRequest, amqp_url: str, namespace: str, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    async with open_harness(request.param, amqp_url, namespace, tmp_path) as harness:
         yield harness
-    finally:
-        await harness.close()
-
-
-def log_context() -> dict[str, Any]:
-    return dict(structlog.contextvars.get_contextvars())
 
 
 async def test_handler_gets_the_validated_model_with_the_log_context(harness: Harness) -> None:
@@ -163,7 +71,6 @@ async def test_handler_gets_the_validated_model_with_the_log_context(harness: Ha
     assert isinstance(generated, str)
     assert len(generated) == 32
     assert generated != "trace-1"
-    assert bus.durable is (harness.kind == "amqp")
     await bus.ping()
 
 
@@ -281,7 +188,7 @@ async def test_always_failing_handler_ends_parked_after_every_delay(harness: Har
 
     await bus.subscribe(harness.subscription("failing", [Ping], handle))
     await bus.publish(Ping(n=5), headers={TRACE_HEADER: "trace-f", MESSAGE_HEADER: "msg-f"})
-    await eventually(lambda: _parked_count(bus, "failing", 1))
+    await eventually(lambda: parked_count(bus, "failing", 1))
 
     assert calls == [5] * (len(DELAYS) + 1)
     parked = await bus.parked("failing")
@@ -311,7 +218,7 @@ async def test_permanent_error_parks_after_one_call(harness: Harness) -> None:
 
     await bus.subscribe(harness.subscription("permanent", [Ping], handle))
     await bus.publish(Ping(n=9))
-    await eventually(lambda: _parked_count(bus, "permanent", 1))
+    await eventually(lambda: parked_count(bus, "permanent", 1))
     parked = await bus.parked("permanent")
     assert calls == [9]
     assert [item.error for item in parked] == ["PermanentError: cannot ever work"]
@@ -332,7 +239,7 @@ async def test_invalid_payloads_are_parked_without_calling_the_handler(harness: 
     await bus.publish(BadPing(n="not a number"))
     await bus.publish(Ping(n=3))
     await eventually(lambda: len(calls) == 1)
-    await eventually(lambda: _parked_count(bus, "strict", 2))
+    await eventually(lambda: parked_count(bus, "strict", 2))
 
     assert calls == [Ping(n=3)]
     parked = await bus.parked("strict")
@@ -355,7 +262,7 @@ async def test_replay_brings_parked_messages_back(harness: Harness) -> None:
     await bus.subscribe(harness.subscription("replayed", [Ping], handle))
     for n in (1, 2, 3):
         await bus.publish(Ping(n=n))
-    await eventually(lambda: _parked_count(bus, "replayed", 3))
+    await eventually(lambda: parked_count(bus, "replayed", 3))
 
     broken = False
     assert await bus.replay("replayed", limit=2) == 2
@@ -446,7 +353,3 @@ async def test_amqp_bus_reports_an_unreachable_broker() -> None:
     with pytest.raises(BusUnavailableError):
         await bus.start()
     await bus.stop()
-
-
-async def _parked_count(bus: Bus, queue: str, count: int) -> bool:
-    return len(await bus.parked(queue)) == count

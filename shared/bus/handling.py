@@ -1,9 +1,10 @@
 """What every bus adapter does with one delivered message, kept in one place so the adapters cannot drift.
 
-`deliver` decodes the body into the subscription's model (chosen by the payload's `type` and `version`,
-never by the routing key, which changes when a message comes back from a delay queue), binds the log
-context, runs the handler and returns the `Outcome`: ack, retry after the next delay, or park. The adapter
-only carries the outcome out: an asyncio timer or a delay queue, a list or a parking queue.
+`handle_delivery` decodes the body into the subscription's model (chosen by the payload's `type` and
+`version`, never by the routing key, which changes when a message comes back from a delay queue), binds the
+log context, runs the handler and returns the `Disposition`: ack, retry after the next delay, park, or,
+for a broadcast subscription (no retries, no parking), drop. The adapter only carries it out: a row of
+the queue table or a delay queue, a parked row or a parking queue.
 
 Attempts count from 1: the first delivery is attempt 1, a retry copy carries the next number in
 `x-igot-attempt`. With delays `(d1, ..., dn)` a failing message is handled n + 1 times, then parked.
@@ -32,6 +33,7 @@ from shared.bus.port import (
 )
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
+from shared.metrics import Metrics
 from shared.tracing import new_trace_id
 
 # Headers the broker adds on dead-lettering or redelivery: they describe one hop, not the message.
@@ -45,23 +47,37 @@ class InvalidPayloadError(Exception):
     """The body is not JSON, or does not validate into any model the subscription accepts."""
 
 
-class Action(enum.Enum):
+class Verdict(enum.Enum):
+    """The values are the `outcome` label of `igot_bus_consumed`."""
+
     ACK = "ack"
     RETRY = "retry"
     PARK = "park"
+    DROP = "drop"  # a broadcast copy whose handler failed: nobody else needs it, nothing keeps it
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What to do with a delivery. For RETRY and PARK, `headers` are those of the copy to publish."""
+class Disposition:
+    """What to do with a delivery. For RETRY and PARK, `headers` are those of the copy to keep."""
 
-    action: Action
+    verdict: Verdict
     headers: dict[str, str] = field(default_factory=dict)
     step: int = 0  # RETRY: 1-based index of the delay to wait, so the copy goes to `<queue>.retry.<step>`
     delay: float = 0.0  # RETRY: seconds
 
 
-ACK = Outcome(Action.ACK)
+ACK = Disposition(Verdict.ACK)
+DROP = Disposition(Verdict.DROP)
+
+
+def count_published(metrics: Metrics | None, routing_key: str) -> None:
+    if metrics is not None:
+        metrics.bus_published.labels(routing_key=routing_key).inc()
+
+
+def count_consumed(metrics: Metrics | None, queue: str, disposition: Disposition) -> None:
+    if metrics is not None:
+        metrics.bus_consumed.labels(queue=queue, outcome=disposition.verdict.value).inc()
 
 
 def publish_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -132,20 +148,20 @@ def error_text(error: BaseException) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def _park(headers: dict[str, str], error: str) -> Outcome:
-    return Outcome(Action.PARK, headers={**headers, ERROR_HEADER: error})
+def _park(headers: dict[str, str], error: str) -> Disposition:
+    return Disposition(Verdict.PARK, headers={**headers, ERROR_HEADER: error})
 
 
-def _retry_or_park(headers: dict[str, str], attempt: int, delays: Sequence[float], error: str) -> Outcome:
+def _retry_or_park(headers: dict[str, str], attempt: int, delays: Sequence[float], error: str) -> Disposition:
     if attempt > len(delays):
         log.error("message parked after its last attempt", error=error)
         return _park(headers, error)
     delay = float(delays[attempt - 1])
     copy = {**headers, ATTEMPT_HEADER: str(attempt + 1), ERROR_HEADER: error}
-    return Outcome(Action.RETRY, headers=copy, step=attempt, delay=delay)
+    return Disposition(Verdict.RETRY, headers=copy, step=attempt, delay=delay)
 
 
-async def deliver(
+async def handle_delivery(
     subscription: Subscription,
     *,
     body: bytes,
@@ -153,7 +169,7 @@ async def deliver(
     routing_key: str,
     delays: Sequence[float],
     transport_id: str | None = None,
-) -> Outcome:
+) -> Disposition:
     """Decode, validate and handle one delivery with the log context bound; never raises but cancellation."""
     plain = clean_headers(headers)
     plain.setdefault(ROUTING_KEY_HEADER, routing_key)
@@ -164,6 +180,8 @@ async def deliver(
         queue=subscription.queue,
         attempt=attempt,
     ):
+        if subscription.broadcast:
+            return await _handle_copy(subscription, body, routing_key)
         try:
             message = decode(subscription, body)
         except InvalidPayloadError as error:
@@ -175,11 +193,26 @@ async def deliver(
             log.warning("message parked: the handler cannot process it", error=error_text(error))
             return _park(plain, error_text(error))
         except TransientError as error:
-            outcome = _retry_or_park(plain, attempt, delays, error_text(error))
-            if outcome.action is Action.RETRY:
-                log.warning("handler asked for a retry", error=error_text(error), delay=outcome.delay)
-            return outcome
+            disposition = _retry_or_park(plain, attempt, delays, error_text(error))
+            if disposition.verdict is Verdict.RETRY:
+                log.warning("handler asked for a retry", error=error_text(error), delay=disposition.delay)
+            return disposition
         except Exception as error:
             log.exception("handler failed")
             return _retry_or_park(plain, attempt, delays, error_text(error))
         return ACK
+
+
+async def _handle_copy(subscription: Subscription, body: bytes, routing_key: str) -> Disposition:
+    """A broadcast copy: the next message brings fresh state, so a failure is logged and the copy dropped."""
+    try:
+        message = decode(subscription, body)
+    except InvalidPayloadError as error:
+        log.warning("broadcast copy dropped: invalid payload", error=str(error), routing_key=routing_key)
+        return DROP
+    try:
+        await subscription.handler(message)
+    except Exception:
+        log.exception("broadcast copy dropped: the handler failed")
+        return DROP
+    return ACK
