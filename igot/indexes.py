@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.auth.data import login_codes, users
-from shared.data import inbox, keys, outbox, tokens
+from shared.data import deliveries, inbox, keys, messages, outbox, push_ways, tokens
 from shared.store import IndexSpec
 
 ALL_INDEXES: tuple[IndexSpec, ...] = (
@@ -12,5 +12,8 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *keys.INDEXES,
     *tokens.INDEXES,
     *outbox.INDEXES,
+    *messages.INDEXES,
     *inbox.INDEXES,
+    *deliveries.INDEXES,
+    *push_ways.INDEXES,
 )

@@ -1,7 +1,11 @@
 """Every durable queue on the bus and the messages it takes.
 
 Each process declares the whole topology at start, so a publisher never meets an unbound routing key
-because its consumer has not started yet (the message would otherwise wait in the outbox).
+because its consumer has not started yet (the message would otherwise wait in the outbox, or a delivery
+request would fail to publish).
+
+* `dispatcher.accepted` routes accepted messages (V1 and V2 during the rollout of V2);
+* `dispatcher.deliver.<way>`, one per push way in `DELIVERY_WAYS`, bound to `deliver.<way>.v1`.
 """
 
 from __future__ import annotations
@@ -9,15 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.messages.base import BusMessage
-from shared.messages.push import MessageAcceptedV1
+from shared.messages.delivery import DeliveryRequestedV1, deliver_routing_key
+from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 
 
 @dataclass(frozen=True)
 class QueueSpec:
     name: str
     models: tuple[type[BusMessage], ...]
+    # Topic patterns to bind; empty: each model's own routing key.
+    routing_keys: tuple[str, ...] = ()
 
 
-DISPATCHER_ACCEPTED = QueueSpec("dispatcher.accepted", (MessageAcceptedV1,))
+DISPATCHER_ACCEPTED = QueueSpec("dispatcher.accepted", (MessageAcceptedV1, MessageAcceptedV2))
 
-QUEUES: tuple[QueueSpec, ...] = (DISPATCHER_ACCEPTED,)
+# The push ways the dispatcher has a channel for; a verified way outside this list is not tried.
+DELIVERY_WAYS: tuple[str, ...] = ("webhook",)
+
+
+def deliver_queue(way: str) -> QueueSpec:
+    return QueueSpec(f"dispatcher.deliver.{way}", (DeliveryRequestedV1,), (deliver_routing_key(way),))
+
+
+DISPATCHER_DELIVER: dict[str, QueueSpec] = {way: deliver_queue(way) for way in DELIVERY_WAYS}
+
+QUEUES: tuple[QueueSpec, ...] = (DISPATCHER_ACCEPTED, *DISPATCHER_DELIVER.values())

@@ -1,29 +1,48 @@
-"""The dispatcher: consumes accepted messages, writes inbox entries and delivery status."""
+"""The dispatcher: routes accepted messages into inboxes and delivers them on the users' push ways.
+
+One consumer routes accepted messages (`dispatcher.accepted`); one consumer per channel delivers on its
+way (`dispatcher.deliver.<way>`), each with its own queue and retry budget. The channels share one pooled
+HTTP session per process.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
+from services.dispatcher.channels import open_channels
+from services.dispatcher.consumers import deliver
 from services.dispatcher.consumers.accepted import AcceptedHandler
-from shared.data import outbox
-from shared.web import BUS, STORE
+from shared.web import BUS, METRICS, SETTINGS, STORE
+
+HTTP_SESSION = web.AppKey("dispatcher_http_session", aiohttp.ClientSession)
+# Connections kept: webhooks of many users, Bark and WeChat endpoints shared by all.
+POOL_SIZE = 100
+POOL_PER_HOST = 10
 
 
 async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
-    # On RabbitMQ the gateway clears the outbox on the broker's confirm; the in-process bus needs us to.
-    cleaner = None if app[BUS].durable else outbox.batched_delete(app[STORE], "outbox-cleaner")
-    if cleaner is not None:
-        cleaner.start()
-    handler = AcceptedHandler(app[STORE], channels={}, routed=cleaner)
-    await app[BUS].subscribe(handler.subscription())
+    store, bus, metrics = app[STORE], app[BUS], app[METRICS]
+    session = app[HTTP_SESSION] = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=POOL_SIZE, limit_per_host=POOL_PER_HOST)
+    )
+    channels = open_channels(session)
+    delays = app[SETTINGS].bus_retry_delays
+    for handler in deliver.consumers(store, bus, metrics, channels, delays=delays):
+        await bus.subscribe(handler.subscription())
+    await bus.subscribe(AcceptedHandler(store, bus, metrics).subscription())
     yield
-    # Handlers in flight are drained when the bus context (registered earlier) stops, after this one;
-    # entries they finish after this flush are re-published at the next start and deduplicated.
-    if cleaner is not None:
-        await cleaner.stop()
+
+
+async def _close_session(app: web.Application) -> None:
+    # After every cleanup context, the bus's included: sends still in flight when stopping was asked
+    # for finish on an open session instead of failing.
+    if HTTP_SESSION in app:
+        await app[HTTP_SESSION].close()
 
 
 def install(app: web.Application) -> None:
     app.cleanup_ctx.append(_consumers_ctx)
+    app.on_cleanup.append(_close_session)

@@ -11,7 +11,7 @@ from services.gateway.ingress import Ingress
 from services.gateway.key_cache import KeyCache
 from services.gateway.outbox import OutboxRelay
 from services.gateway.routes import ingress, messages
-from shared.web import BUS, SETTINGS, STORE
+from shared.web import BUS, METRICS, SETTINGS, STORE
 
 
 async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -19,6 +19,7 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(
         store,
         bus,
+        app[METRICS],
         grace_seconds=settings.outbox_grace_seconds,
         interval_seconds=settings.outbox_interval_seconds,
     )

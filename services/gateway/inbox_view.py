@@ -1,34 +1,90 @@
-"""An inbox entry as the client API shows it: the seed's message shape, plus delivery status in detail."""
+"""The inbox as the client API shows it: each entry joined with its message, in the seed's shape.
+
+An inbox entry holds the recipient's state (read, mode, status); the message it points at holds what was
+sent, stored once. A page of entries reads its messages in one query. An entry whose message is missing
+is left out of the page (logged): showing an empty message would be worse than showing none. In detail,
+the delivery attempts are the inbox's own (the entry was stored) followed by every push way's record.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from shared.store import Document
+from shared.data import deliveries, inbox, messages
+from shared.logs import get_logger
+from shared.store import Document, Store
 from shared.timefmt import iso_ms
 
+log = get_logger("igot.gateway.inbox")
+
 BODY_FIELDS = ("title", "content", "url", "automaticallyCopy", "copyText")
+ATTEMPT_FIELDS = ("result", "error", "latencyMs")
 
 
-def render(entry: Document, *, with_delivery: bool = False) -> dict[str, Any]:
-    body = entry.get("body", {})
+async def page_for_user(
+    store: Store, user_id: str, *, skip: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page, newest first, and the inbox's total count."""
+    entries, count = await inbox.list_for_user(store, user_id, skip=skip, limit=limit)
+    found = await messages.get_many_by_id(store, (entry["messageId"] for entry in entries))
+    shown = []
+    for entry in entries:
+        message = found.get(entry["messageId"])
+        if message is None:
+            log.warning(
+                "inbox entry without its message", entry_id=entry["_id"], message_id=entry["messageId"]
+            )
+            continue
+        shown.append(render(entry, message))
+    return shown, count
+
+
+async def detail_for_user(store: Store, user_id: str, entry_id: str) -> dict[str, Any] | None:
+    """The entry with its delivery attempts; None when the user has no such entry."""
+    entry = await inbox.get_for_user(store, user_id, entry_id)
+    if entry is None:
+        return None
+    message = await messages.get_by_id(store, entry["messageId"])
+    if message is None:
+        log.warning("inbox entry without its message", entry_id=entry_id, message_id=entry["messageId"])
+        return None
+    if not entry.get("read"):
+        await inbox.mark_read(store, user_id, entry_id)
+        entry["read"] = True
+    records = await deliveries.list_for_entry(store, entry_id)
+    shown = render(entry, message)
+    shown["delivery"] = {"status": entry.get("status", "pending"), "attempts": attempts(entry, records)}
+    return shown
+
+
+def render(entry: Document, message: Document) -> dict[str, Any]:
+    body = message.get("body", {})
     shown: dict[str, Any] = {
         "id": entry["_id"],
         "body": {name: body.get(name, "" if name != "automaticallyCopy" else 1) for name in BODY_FIELDS},
         "mode": entry.get("mode", "inbox"),
         "read": bool(entry.get("read", False)),
-        "app": entry.get("app", "iGot"),
+        "app": message.get("app", "iGot"),
         "createTime": iso_ms(entry["createdAt"]),
     }
     for name in ("source", "topic"):
-        if entry.get(name):
-            shown[name] = entry[name]
-    if entry.get("extra"):
-        shown["extra"] = json.loads(entry["extra"])
-    if with_delivery:
-        shown["delivery"] = {
-            "status": entry.get("status", "pending"),
-            "attempts": [{**attempt, "at": iso_ms(attempt["at"])} for attempt in entry.get("attempts", [])],
-        }
+        if message.get(name):
+            shown[name] = message[name]
+    if message.get("extra"):
+        shown["extra"] = json.loads(message["extra"])
     return shown
+
+
+def attempts(entry: Document, records: list[Document]) -> list[dict[str, Any]]:
+    """The inbox's own attempt, then every push way's, oldest first (ties keep that order)."""
+    stored: list[dict[str, Any]] = [
+        {"way": "inbox", "at": entry.get("storedAt", entry["createdAt"]), "result": "delivered"}
+    ]
+    for record in records:
+        for attempt in record.get("attempts", []):
+            shown = {"way": record["way"], "at": attempt["at"]}
+            shown.update((name, attempt[name]) for name in ATTEMPT_FIELDS if name in attempt)
+            stored.append(shown)
+    stored.sort(key=lambda attempt: attempt["at"])
+    return [{**attempt, "at": iso_ms(attempt["at"])} for attempt in stored]

@@ -1,8 +1,14 @@
-"""Accepting a push: resolve the key, store the message durably, publish it.
+"""Accepting a push: resolve the key, store the message, then its outbox entry, publish the event.
 
-The sender hears success only once the message is stored. Publishing is attempted at once; when the bus
-does not confirm in time the message stays `accepted` and the outbox relay publishes it later, so nothing
-acknowledged is stranded.
+The sender hears success only once both are stored: the message (stored once, whatever the number of
+inboxes it reaches) and the outbox entry carrying the `MessageAcceptedV2` event (ids and routing facts,
+no body). The event is published at once; when the bus does not confirm in time the entry stays and the
+outbox relay publishes it later, so nothing acknowledged is stranded.
+
+A retried send with the same idempotency key derives the same message id: its message exists already, so
+only the outbox entry is written (the first try may have stopped between the two writes) and the event
+published again; the dispatcher finds the inbox entry under the same id and delivers nothing twice. When
+the outbox entry exists too, the first try is still in flight and its id is the answer.
 """
 
 from __future__ import annotations
@@ -14,14 +20,14 @@ from services.gateway.key_cache import KeyCache
 from services.gateway.outbox import OutboxRelay
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
-from shared.data import outbox
+from shared.data import messages, outbox
 from shared.data.keys import PushKey
 from shared.envelope import ApiError, Ret, not_found
 from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
-from shared.messages.push import MessageAcceptedV1
+from shared.messages.push import MessageAcceptedV2
 from shared.models import PushRequest
-from shared.store import DuplicateKeyError, Store
+from shared.store import Document, DuplicateKeyError, Store
 
 log = get_logger("igot.gateway.ingress")
 
@@ -45,25 +51,31 @@ class Ingress:
     async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
         key = await self._resolve(key_value)
         message_id = _message_id(key.value, fields.idempotency_key)
-        event = MessageAcceptedV1(
+        temporary = key.kind == "temporary"
+        message = messages.new_message(
             message_id=message_id,
-            user_id=key.user_id,
-            key_kind="temporary" if key.kind == "temporary" else "fixed",
-            source=key.name if key.kind == "temporary" else None,
+            sender_id=key.user_id,
+            key_kind="temporary" if temporary else "fixed",
+            source=key.name if temporary else None,
             topic=fields.topic,
             body=fields.body,
             extra=fields.extra,
             created_at=now_ms(),
         )
+        repeat = False
+        try:
+            await messages.insert(self._store, message)
+        except DuplicateKeyError:
+            # The event describes the message as first stored, whatever this retry carried.
+            repeat = True
+            message = await messages.get_by_id(self._store, message_id) or message
+        event = _accepted_event(message, recipient=key.user_id)
         try:
             await outbox.insert(self._store, event)
         except DuplicateKeyError:
-            # The same idempotency key, its first send still in flight: that one will arrive.
-            log.info("idempotent repeat", message_id=message_id)
+            log.info("idempotent repeat, first send still in flight", message_id=message_id)
             return message_id
-        # A repeat after the first send arrived is published again; the dispatcher finds the inbox entry
-        # under the same id and delivers nothing twice.
-        log.info("push accepted", message_id=message_id, key_kind=event.key_kind)
+        log.info("push accepted", message_id=message_id, key_kind=event.key_kind, repeat=repeat)
         await self._publish(event, trace_id)
         return message_id
 
@@ -84,15 +96,25 @@ class Ingress:
             )
         return key
 
-    async def _publish(self, event: MessageAcceptedV1, trace_id: str) -> None:
+    async def _publish(self, event: MessageAcceptedV2, trace_id: str) -> None:
         headers = {TRACE_HEADER: trace_id, MESSAGE_HEADER: event.message_id}
         try:
             await asyncio.wait_for(self._bus.publish(event, headers=headers), self._publish_timeout)
         except (PublishError, BusUnavailableError, TimeoutError) as error:
             log.warning("publish deferred to the outbox relay", message_id=event.message_id, error=str(error))
-            self._relay.failed(event)
             return
         self._relay.confirmed(event.message_id)
+
+
+def _accepted_event(message: Document, *, recipient: str) -> MessageAcceptedV2:
+    return MessageAcceptedV2(
+        message_id=message["_id"],
+        user_id=recipient,
+        key_kind=message["keyKind"],
+        topic=message.get("topic"),
+        strong=True,
+        created_at=message["createdAt"],
+    )
 
 
 def _gone(reason: str) -> ApiError:

@@ -1,36 +1,69 @@
 """The outbox relay: every accepted message reaches the bus at least once, whatever happens to the broker.
 
-The gateway stores each message in the outbox, publishes it at once and reports the outcome here.
+The gateway stores each message, then its outbox entry, publishes the event at once and reports a
+confirmed publish here. One mechanism serves both buses, since a confirmed publish is durable on each:
 
-* On RabbitMQ a confirmed message is durable, so its entry is deleted (in batches). Each round the relay
-  publishes the entries older than a grace period: the broker was down, the confirm timed out, or a
-  gateway stopped between storing and publishing.
-* The in-process bus keeps nothing across a restart, so there an entry stays until the dispatcher has
-  written the inbox. At start the relay publishes every entry left (exactly what the stopped process
-  held); while running it retries only what failed to publish in this process.
+* a confirmed entry is deleted (in batches, off the hot path);
+* each round the relay publishes the entries older than a grace period: the bus refused or did not
+  confirm in time, or a process stopped between storing and publishing (its entries are older than the
+  grace at the next round of any replica, so a restart needs no special pass);
+* several replicas relay one outbox: an entry is republished by whichever replica claims it first for
+  the current claim window (`shared.data.outbox.claim`); the others skip it. A window outlasts a publish,
+  so a replica that is still publishing is not overtaken; a republish that does race one (at a window's
+  edge) is absorbed by the idempotent dispatcher.
+
+Each round also reports the outbox's depth and the age of its oldest entry.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER
 from shared.data import outbox
+from shared.data.outbox import AcceptedEvent
 from shared.ids import now_ms
 from shared.logs import get_logger
-from shared.messages.push import MessageAcceptedV1
+from shared.metrics import Metrics
 from shared.periodic import Periodic
 from shared.store import Store
 
 log = get_logger("igot.gateway.outbox")
 BATCH = 500
+PUBLISH_TIMEOUT_SECONDS = 20.0
+# A little above the publish timeout: a claim holds while its replica may still be publishing.
+CLAIM_SECONDS = 30.0
+# Claims of this many past windows are kept; older ones can no longer stop anybody.
+CLAIM_WINDOWS_KEPT = 3
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, bus: Bus, *, grace_seconds: float, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        grace_seconds: float,
+        interval_seconds: float,
+        claim_seconds: float = CLAIM_SECONDS,
+        publish_timeout: float = PUBLISH_TIMEOUT_SECONDS,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self._store = store
         self._bus = bus
+        self._metrics = metrics
         self._grace_ms = int(grace_seconds * 1000)
-        self._failed_here: dict[str, MessageAcceptedV1] = {}  # in-process bus: what to publish again
+        self._claim_ms = max(1, int(claim_seconds * 1000))
+        self._publish_timeout = publish_timeout
+        self._clock = clock
+        # Claims this process holds in the current window: its own claim lets it retry an entry the bus
+        # refused a round ago, where another replica's claim makes it skip.
+        self._held: set[str] = set()
+        self._held_window = -1
+        self._swept_window = -1
         self._deleter = outbox.batched_delete(store, "outbox-delete")
         self._periodic = Periodic(
             "outbox-relay",
@@ -40,23 +73,10 @@ class OutboxRelay:
         )
 
     def confirmed(self, message_id: str) -> None:
-        """The bus took the message."""
-        if self._bus.durable:
-            self._deleter.add(message_id)
-
-    def failed(self, message: MessageAcceptedV1) -> None:
-        """The bus did not take the message: the relay publishes it later."""
-        if not self._bus.durable:
-            self._failed_here[message.message_id] = message
+        """The bus confirmed the message: its entry can go."""
+        self._deleter.add(message_id)
 
     async def start(self) -> None:
-        if not self._bus.durable:
-            recovered = await self._publish_all_left()
-            if recovered:
-                log.info(
-                    "re-published messages that had not reached an inbox before the last stop",
-                    count=recovered,
-                )
         self._deleter.start()
         self._periodic.start()
 
@@ -64,31 +84,56 @@ class OutboxRelay:
         await self._periodic.stop()
         await self._deleter.stop()
 
-    async def relay_once(self, *, grace_ms: int | None = None) -> int:
-        if not self._bus.durable:
-            return await self._publish(list(self._failed_here.values()))
-        cutoff = now_ms() - (self._grace_ms if grace_ms is None else grace_ms)
-        pending = await outbox.list_older_than(self._store, cutoff, limit=BATCH)
-        return await self._publish([event for event in pending if event.message_id not in self._deleter])
-
-    async def _publish_all_left(self) -> int:
-        published, last = 0, None
-        while page := await outbox.list_after(self._store, last, limit=BATCH):
-            for event in page:
-                self._failed_here[event.message_id] = event
-            published += await self._publish(page)
-            last = page[-1]
-        return published
-
-    async def _publish(self, events: list[MessageAcceptedV1]) -> int:
+    async def relay_once(self) -> int:
+        """One round: report the depth, then republish the entries past the grace that this replica claims."""
+        now = self._clock()
+        window = now // self._claim_ms
+        await self._report_depth(now)
+        await self._sweep_claims(window)
+        if window != self._held_window:
+            self._held, self._held_window = set(), window
+        pending = await outbox.list_older_than(self._store, now - self._grace_ms, limit=BATCH)
         published = 0
-        for event in events:
-            try:
-                await self._bus.publish(event, headers={MESSAGE_HEADER: event.message_id})
-            except (PublishError, BusUnavailableError) as error:
-                log.warning("outbox relay cannot publish yet", error=str(error))
-                break
-            self._failed_here.pop(event.message_id, None)
+        for event in pending:
+            if event.message_id in self._deleter:
+                continue  # confirmed, its delete not yet written
+            if not await self._claim(event.message_id, window, now):
+                self._metrics.outbox_claims_lost.inc()
+                continue
+            if not await self._publish(event):
+                break  # the bus is refusing: the rest waits for the next round
+            self._metrics.outbox_republished.inc()
             self.confirmed(event.message_id)
             published += 1
         return published
+
+    async def _claim(self, message_id: str, window: int, now: int) -> bool:
+        if message_id in self._held:
+            return True
+        if not await outbox.claim(self._store, message_id, window=window, claimed_at=now):
+            return False
+        self._held.add(message_id)
+        return True
+
+    async def _publish(self, event: AcceptedEvent) -> bool:
+        try:
+            await asyncio.wait_for(
+                self._bus.publish(event, headers={MESSAGE_HEADER: event.message_id}), self._publish_timeout
+            )
+        except (PublishError, BusUnavailableError, TimeoutError) as error:
+            log.warning("outbox relay cannot publish yet", message_id=event.message_id, error=str(error))
+            return False
+        return True
+
+    async def _report_depth(self, now: int) -> None:
+        depth = await outbox.count(self._store)
+        oldest = await outbox.oldest_created_at(self._store) if depth else None
+        self._metrics.outbox_depth.set(depth)
+        self._metrics.outbox_oldest_age.set(0 if oldest is None else max(0, now - oldest) / 1000)
+
+    async def _sweep_claims(self, window: int) -> None:
+        """Once per window: the claims collection stays as small as the outbox."""
+        if window == self._swept_window:
+            return
+        await outbox.delete_claims_before(self._store, (window - CLAIM_WINDOWS_KEPT) * self._claim_ms)
+        self._swept_window = window

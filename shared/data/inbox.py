@@ -1,16 +1,20 @@
-"""Inbox entries (written by the dispatcher; read and marked by the gateway's client API).
+"""Inbox entries: one small document per (recipient, message), holding read state and a delivery summary.
 
-`{_id, userId, messageId, app, source?, topic?, body, extra?, createdAt, read, mode, status, attempts}`.
-For a message to one user the entry's `_id` is the message id, so a redelivered message (or a retried send
-with the same idempotency key) finds its entry instead of writing a second one. The entry is the lasting
-record of a message; the outbox only holds it while it is in flight.
+`{_id: <entry id>, userId, messageId, createdAt, storedAt, read, mode, status}`. The message itself (body,
+source, topic, extra) is stored once in `shared.data.messages`; the client API joins them a page at a time.
+`mode` is the way that delivered (`inbox` until a push way did), `status` one of `pending` (push ways still
+to try), `delivered`, `failed` (every way failed; the message is in the inbox all the same). Attempts are
+in the delivery records (`shared.data.deliveries`).
+
+Entry ids are deterministic, so a redelivered event finds its entry instead of writing a second one: for a
+message to its sender's own inbox (a push with one's own key) the entry id is the message id, so the id a
+push returns opens the message; every other recipient's entry id is `derived_entry_id(message, user)`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
 
-from shared.messages.push import MessageAcceptedV1
 from shared.store import Document, DuplicateKeyError, IndexSpec, Store
 
 COLLECTION = "inbox"
@@ -18,26 +22,27 @@ INDEXES = (
     IndexSpec(COLLECTION, (("userId", 1), ("createdAt", -1))),
     IndexSpec(COLLECTION, (("userId", 1), ("read", 1))),
 )
+STATUSES = ("pending", "delivered", "failed")
 
 
-def entry_for(message: MessageAcceptedV1) -> Document:
-    """A new, unread entry for a message to one user, before any delivery attempt."""
-    entry: Document = {
-        "_id": message.message_id,
-        "messageId": message.message_id,
-        "userId": message.user_id,
-        "app": message.app,
-        "body": message.body.model_dump(),
-        "createdAt": message.created_at,
+def derived_entry_id(message_id: str, user_id: str) -> str:
+    return hashlib.sha256(f"{message_id}\0{user_id}".encode()).hexdigest()[:24]
+
+
+def new_entry(
+    *, entry_id: str, user_id: str, message_id: str, created_at: int, stored_at: int, status: str
+) -> Document:
+    """An unread entry; `created_at` is the message's, so the inbox lists in the order pushes arrived."""
+    return {
+        "_id": entry_id,
+        "userId": user_id,
+        "messageId": message_id,
+        "createdAt": created_at,
+        "storedAt": stored_at,
         "read": False,
         "mode": "inbox",
-        "status": "pending",
-        "attempts": [],
+        "status": status,
     }
-    for field, value in (("source", message.source), ("topic", message.topic), ("extra", message.extra)):
-        if value is not None:
-            entry[field] = value
-    return entry
 
 
 async def insert_if_absent(store: Store, entry: Document) -> bool:
@@ -47,6 +52,10 @@ async def insert_if_absent(store: Store, entry: Document) -> bool:
     except DuplicateKeyError:
         return False
     return True
+
+
+async def get_by_id(store: Store, entry_id: str) -> Document | None:
+    return await store.collection(COLLECTION).find_one({"_id": entry_id})
 
 
 async def get_for_user(store: Store, user_id: str, entry_id: str) -> Document | None:
@@ -70,9 +79,8 @@ async def mark_read(store: Store, user_id: str, entry_id: str) -> bool:
     )
 
 
-async def record_delivery(
-    store: Store, entry_id: str, *, mode: str, status: str, attempts: list[dict[str, Any]]
-) -> None:
+async def set_summary(store: Store, entry_id: str, *, mode: str, status: str) -> None:
+    """The delivery summary the inbox shows; the records keep the attempts."""
     await store.collection(COLLECTION).update_one(
-        {"_id": entry_id}, {"$set": {"mode": mode, "status": status, "attempts": attempts}}
+        {"_id": entry_id}, {"$set": {"mode": mode, "status": status}}
     )

@@ -36,3 +36,22 @@ class MessageAcceptedV1(BusMessage):
     body: MessageBody
     extra: str | None = None  # the sender's other fields, as a JSON text (never parsed as a query)
     created_at: int  # epoch milliseconds
+
+
+class MessageAcceptedV2(BusMessage):
+    """A push was stored by the gateway (`shared.data.messages`): route it to its recipient.
+
+    Carries ids and routing facts only; whoever needs the body reads the stored message. `user_id` is
+    the recipient of a direct push (the key's owner); group links and app sends name theirs later.
+    `strong`: deliver through push ways too (False: inbox only, a weak reminder).
+    """
+
+    type: Literal["message.accepted"] = "message.accepted"
+    version: Literal[2] = 2
+
+    message_id: str
+    user_id: str
+    key_kind: Literal["fixed", "temporary", "group", "app"] = "fixed"
+    topic: str | None = None
+    strong: bool = True
+    created_at: int  # epoch milliseconds, when the gateway accepted it

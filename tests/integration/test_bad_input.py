@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 
+from shared.data import inbox as inbox_entries
+from shared.data import messages, outbox
+from shared.store import Store
+from shared.store.mongo import MongoStore
+from shared.store.sqlite import SqliteStore
 from tests.integration.conftest import MAX_BODY
 from tests.integration.processes import Deployment
 from tests.integration.test_push_flow import get_json, inbox, post_json, sign_in, wait_for_inbox
+
+
+async def stored_counts(deployment: Deployment) -> dict[str, int]:
+    """How many documents the deployment's own store holds in each collection a push writes."""
+    env = deployment.env
+    store: Store = (
+        MongoStore(env["IGOT_MONGO_URL"], env["IGOT_MONGO_DB"])
+        if env.get("IGOT_MODE") == "distributed"
+        else SqliteStore(Path(env["IGOT_DATA_DIR"]) / "igot.sqlite3")
+    )
+    try:
+        return {
+            name: await store.collection(name).count({})
+            for name in (messages.COLLECTION, outbox.COLLECTION, inbox_entries.COLLECTION)
+        }
+    finally:
+        await store.close()
 
 
 async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> None:
@@ -89,6 +113,7 @@ async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> N
                 assert (response.status, answer["ret"]) == (http_status, ret), (name, answer)
                 assert answer["errMsg"] and answer["errMsg"] != "success", name
                 assert set(answer) == {"ret", "data", "errMsg"}, name
+        assert await stored_counts(deployment) == {"messages": 0, "outbox": 0, "inbox": 0}
 
         # Client API: 200 with the seed's status words.
         _, empty = await get_json(session, f"{base}/open/message/")
@@ -118,8 +143,9 @@ async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> N
         assert too_big_page["ret"] == 202
 
         await wait_for_inbox(deployment, session, token, 1)
-        messages = (await inbox(deployment, session, token))["messages"]
-        assert [m["body"]["content"] for m in messages] == ["fine"]
+        shown = (await inbox(deployment, session, token))["messages"]
+        assert [m["body"]["content"] for m in shown] == ["fine"]
+        assert (await stored_counts(deployment))["messages"] == 1
 
 
 async def test_new_login_code_revokes_old_code_and_its_tokens(deployment: Deployment) -> None:

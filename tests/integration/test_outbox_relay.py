@@ -1,7 +1,8 @@
-"""The outbox relay on real adapters: what it publishes, when it deletes, what it leaves alone."""
+"""The outbox relay on real adapters, in both run modes: one mechanism, one republisher per entry."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,110 +10,156 @@ import pytest
 
 from services.gateway import outbox as relay_module
 from services.gateway.outbox import OutboxRelay
-from shared.bus import Bus, Subscription
-from shared.bus.amqp import AmqpBus
-from shared.bus.inprocess import InProcessBus
 from shared.data import outbox
 from shared.ids import new_id, now_ms
-from shared.messages.push import MessageAcceptedV1, MessageBody
-from shared.store.sqlite import SqliteStore
-from shared.topology import DISPATCHER_ACCEPTED
-from tests.waiting import eventually
+from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2, MessageBody
+from shared.metrics import Metrics
+from shared.store import Store
+from tests.integration.gateway_rig import MODES, Rig, open_rig
+
+CLAIM_MS = 30_000
 
 
-def accepted(content: str, *, age_ms: int = 60_000) -> MessageAcceptedV1:
-    return MessageAcceptedV1(
-        message_id=new_id(), user_id="u" * 24, body=MessageBody(content=content), created_at=now_ms() - age_ms
+def accepted(*, age_ms: int = 60_000) -> MessageAcceptedV2:
+    return MessageAcceptedV2(message_id=new_id(), user_id="u" * 24, created_at=now_ms() - age_ms)
+
+
+def relay(
+    rig: Rig, metrics: Metrics, *, clock: list[int] | None = None, grace_seconds: float = 30
+) -> OutboxRelay:
+    """A relay whose rounds the test runs itself; `clock` (a one-item list) pins the time it sees."""
+    return OutboxRelay(
+        rig.store,
+        rig.bus,
+        metrics,
+        grace_seconds=grace_seconds,
+        interval_seconds=60,
+        claim_seconds=CLAIM_MS / 1000,
+        clock=(lambda: clock[0]) if clock is not None else now_ms,
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "igot.sqlite3")
-    yield opened
-    await opened.close()
+def sample(metrics: Metrics, name: str) -> float:
+    value = metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
 
 
-async def collecting(bus: Bus, received: list[str]) -> None:
-    async def collect(event: MessageAcceptedV1) -> None:
-        received.append(event.body.content)
-
-    await bus.start()
-    await bus.subscribe(
-        Subscription(queue=DISPATCHER_ACCEPTED.name, models=DISPATCHER_ACCEPTED.models, handler=collect)
-    )
-
-
-async def stored_ids(store: SqliteStore) -> set[str]:
+async def stored_ids(store: Store) -> set[str]:
     return {doc["_id"] for doc in await store.collection(outbox.COLLECTION).find({})}
 
 
-async def test_in_process_bus_start_publishes_everything_the_last_process_left(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(relay_module, "BATCH", 3)  # several pages
-    left = [accepted(f"left-{n}", age_ms=n % 3) for n in range(7)]  # equal times: pages go by id too
-    for event in left:
-        await outbox.insert(store, event)
-    bus = InProcessBus(prefetch=4, retry_delays=(0.05,))
-    received: list[str] = []
-    await collecting(bus, received)
-    relay = OutboxRelay(store, bus, grace_seconds=30, interval_seconds=0.05)
+async def publish_sentinel(rig: Rig) -> None:
+    """Events published earlier on the same queue have been consumed once this one has."""
+    sentinel = accepted(age_ms=0)
+    await rig.bus.publish(sentinel)
+    await rig.wait_for(sentinel.message_id)
+
+
+@pytest.fixture(params=MODES)
+async def rig(
+    request: pytest.FixtureRequest, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+) -> AsyncIterator[Rig]:
+    async with open_rig(
+        request.param, tmp_path=tmp_path, amqp_url=amqp_url, mongo_url=mongo_url, namespace=namespace
+    ) as opened:
+        yield opened
+
+
+async def test_stale_entries_are_published_once_then_deleted_and_the_gauges_follow(rig: Rig) -> None:
+    await rig.collect()
+    old, young = accepted(), accepted(age_ms=0)
+    # An entry the previous release wrote is relayed as it is, version 1.
+    left = MessageAcceptedV1(
+        message_id=new_id(), user_id="u" * 24, body=MessageBody(content="v1"), created_at=now_ms() - 90_000
+    )
+    for event in (old, young, left):
+        await outbox.insert(rig.store, event)
+    metrics = Metrics()
+    relaying = relay(rig, metrics)
     try:
-        await relay.start()
-        await _wait_for(received, 7)
-        assert sorted(received) == sorted(event.body.content for event in left)
-        # Entries stay until the dispatcher has the message in an inbox: the bus keeps nothing.
-        assert await stored_ids(store) == {event.message_id for event in left}
-        # While running, only what failed to publish in this process is retried, not what is in flight.
-        late = accepted("late")
-        relay.failed(late)
-        assert await relay.relay_once() == 1
-        assert await relay.relay_once() == 0
-        await _wait_for(received, 8)
-        assert received.count("late") == 1
+        assert await relaying.relay_once() == 2
+        assert sample(metrics, "igot_outbox_depth") == 3
+        assert 89 <= sample(metrics, "igot_outbox_oldest_age_seconds") < 120
+        assert await relaying.relay_once() == 0  # confirmed, the deletes not yet written: not again
+        await publish_sentinel(rig)
+        assert sorted(rig.received_ids()[:-1]) == sorted([old.message_id, left.message_id])
+        assert {event.version for event in rig.received[:-1]} == {1, 2}
+        assert sample(metrics, "igot_outbox_republished_total") == 2
     finally:
-        await relay.stop()
-        await bus.stop()
+        await relaying.stop()  # writes the pending deletes
+    assert await stored_ids(rig.store) == {young.message_id}
+    assert await relaying.relay_once() == 0
+    assert sample(metrics, "igot_outbox_depth") == 1
+    assert sample(metrics, "igot_outbox_oldest_age_seconds") < 30
 
 
-async def _wait_for(received: list[str], n: int) -> None:
-    await eventually(lambda: len(received) >= n, timeout=10, what=f"{n} messages")
-
-
-async def test_rabbitmq_relay_publishes_old_entries_and_deletes_them(
-    store: SqliteStore, amqp_url: str, namespace: str
-) -> None:
-    bus = AmqpBus(amqp_url, exchange=f"igot-{namespace}", prefetch=8, retry_delays=(0.05,))
-    # The relay publishes an old entry unless a delete for it is still waiting to be written.
-    received: list[str] = []
-    await collecting(bus, received)
-    old, young = accepted("old"), accepted("young", age_ms=0)
-    for event in (old, young):
-        await outbox.insert(store, event)
-    relay = OutboxRelay(store, bus, grace_seconds=30, interval_seconds=60)
+async def test_two_relays_publish_a_stale_entry_exactly_once(rig: Rig) -> None:
+    await rig.collect()
+    stale = accepted()
+    await outbox.insert(rig.store, stale)
+    clock = [now_ms()]  # both replicas in one claim window
+    first_metrics, second_metrics = Metrics(), Metrics()
+    first, second = relay(rig, first_metrics, clock=clock), relay(rig, second_metrics, clock=clock)
     try:
-        assert await relay.relay_once() == 1
-        assert await relay.relay_once() == 0  # confirmed, its delete not yet written: not published again
-        await _wait_for(received, 1)
-        await relay.stop()  # writes the pending deletes
-        assert received == ["old"]
-        assert await stored_ids(store) == {young.message_id}
+        published = await asyncio.gather(first.relay_once(), second.relay_once())
+        assert sorted(published) == [0, 1]
+        await publish_sentinel(rig)
+        assert rig.received_ids()[:-1] == [stale.message_id]
+        winner, loser = (first_metrics, second_metrics) if published[0] else (second_metrics, first_metrics)
+        assert sample(winner, "igot_outbox_republished_total") == 1
+        assert sample(winner, "igot_outbox_claims_lost_total") == 0
+        assert sample(loser, "igot_outbox_republished_total") == 0
+        assert sample(loser, "igot_outbox_claims_lost_total") == 1
     finally:
-        await bus.delete_declared()
-        await bus.stop()
+        await first.stop()
+        await second.stop()
+    assert await stored_ids(rig.store) == set()
 
 
-async def test_relay_keeps_entries_when_the_bus_refuses_them(store: SqliteStore) -> None:
-    bus = InProcessBus(prefetch=4, retry_delays=(0.05,))  # nothing bound: every publish is refused
-    await bus.start()
-    event = accepted("waiting")
-    await outbox.insert(store, event)
-    relay = OutboxRelay(store, bus, grace_seconds=0, interval_seconds=60)
+async def test_entries_stay_while_the_bus_refuses_and_the_claimer_retries_them(rig: Rig) -> None:
+    # Nothing is bound yet: the bus refuses every publish.
+    waiting = accepted()
+    await outbox.insert(rig.store, waiting)
+    clock = [now_ms()]
+    metrics, other_metrics = Metrics(), Metrics()
+    relaying, other = relay(rig, metrics, clock=clock), relay(rig, other_metrics, clock=clock)
     try:
-        await relay.start()
-        assert await relay.relay_once() == 0
-        assert await stored_ids(store) == {event.message_id}
+        assert await relaying.relay_once() == 0
+        assert await stored_ids(rig.store) == {waiting.message_id}
+        assert sample(metrics, "igot_outbox_republished_total") == 0
+        # Within the window the claim keeps other replicas off the entry, not its holder.
+        assert await other.relay_once() == 0
+        assert sample(other_metrics, "igot_outbox_claims_lost_total") == 1
+        await rig.collect()
+        assert await relaying.relay_once() == 1
+        await rig.wait_for(waiting.message_id)
+        assert sample(metrics, "igot_outbox_claims_lost_total") == 0
     finally:
-        await relay.stop()
-        await bus.stop()
+        await relaying.stop()
+        await other.stop()
+    assert await stored_ids(rig.store) == set()
+
+
+async def test_a_claim_expires_with_its_window_and_old_claims_are_swept(rig: Rig) -> None:
+    waiting = accepted()
+    await outbox.insert(rig.store, waiting)
+    clock = [now_ms()]
+    holder, other_metrics = relay(rig, Metrics(), clock=clock), Metrics()
+    other = relay(rig, other_metrics, clock=clock)
+    claims = rig.store.collection(outbox.CLAIMS)
+    try:
+        assert await holder.relay_once() == 0  # claims it; the bus refuses (nothing bound)
+        assert await claims.count({}) == 1
+        await rig.collect()
+        clock[0] += CLAIM_MS  # the next window: anybody may claim again
+        assert await other.relay_once() == 1
+        await rig.wait_for(waiting.message_id)
+        assert sample(other_metrics, "igot_outbox_claims_lost_total") == 0
+        assert await claims.count({}) == 2
+        clock[0] += relay_module.CLAIM_WINDOWS_KEPT * CLAIM_MS
+        await other.relay_once()
+        assert await claims.count({}) == 1  # the first window's claim is gone
+    finally:
+        await holder.stop()
+        await other.stop()

@@ -1,81 +1,115 @@
-"""`message.accepted` → the recipient's inbox entry, delivery on their push ways, and the status."""
+"""`message.accepted` → the recipient's inbox entry, then delivery on their first verified push way.
+
+The entry's id is the message id (a direct push has one recipient), so a redelivered event finds its
+entry instead of writing a second one. Without a push way to try (a weak message, or no verified way)
+the entry is written `delivered`: one store write per message. Otherwise it is written `pending` and the
+first way's delivery is requested; the per-way consumers go on from there (`consumers.deliver`).
+
+Version 1 carried the message itself; during the rollout of version 2 its message is stored here when
+the gateway did not store it, then it is routed like version 2. A version 2 event whose message is not
+stored was never accepted: it is dropped with a warning.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
 
 import structlog
 
-from services.dispatcher.channels.base import Channel, Delivery
-from services.dispatcher.delivery import PushWay, deliver
-from shared.batching import IdBatcher
-from shared.bus import Subscription, TransientError
-from shared.data import inbox
+from services.dispatcher import rules
+from services.dispatcher.requests import request_way
+from shared.bus import Bus, Subscription, TransientError
+from shared.data import deliveries, inbox, messages, push_ways
+from shared.ids import now_ms
 from shared.logs import get_logger
-from shared.messages.push import MessageAcceptedV1
-from shared.store import Store, StoreUnavailableError
-from shared.topology import DISPATCHER_ACCEPTED
+from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
+from shared.metrics import Metrics
+from shared.store import Document, DuplicateKeyError, Store, StoreUnavailableError
+from shared.topology import DELIVERY_WAYS, DISPATCHER_ACCEPTED
 
 log = get_logger("igot.dispatcher")
 
 
 class AcceptedHandler:
-    def __init__(self, store: Store, channels: Mapping[str, Channel], *, routed: IdBatcher | None) -> None:
+    def __init__(self, store: Store, bus: Bus, metrics: Metrics) -> None:
         self._store = store
-        self._channels = channels
-        self._routed = routed
+        self._bus = bus
+        self._metrics = metrics
 
     def subscription(self) -> Subscription:
         return Subscription(
             queue=DISPATCHER_ACCEPTED.name, models=DISPATCHER_ACCEPTED.models, handler=self.handle
         )
 
-    async def handle(self, event: MessageAcceptedV1) -> None:
+    async def handle(self, event: MessageAcceptedV1 | MessageAcceptedV2) -> None:
         structlog.contextvars.bind_contextvars(message_id=event.message_id)
         try:
             await self._handle(event)
         except StoreUnavailableError as error:
             raise TransientError(f"store unavailable: {error}") from error
-        if self._routed is not None:
-            self._routed.add(event.message_id)
 
-    async def _handle(self, event: MessageAcceptedV1) -> None:
-        ways = self._ways(event)
-        delivery = Delivery(message_id=event.message_id, body=event.body, app=event.app, source=event.source)
-        entry = inbox.entry_for(event)
-        if not ways:
-            # Inbox only: the entry is final when written, one store write per message.
-            outcome = await deliver(delivery, (), self._channels, previous=[])
-            entry.update(mode=outcome.mode, status=outcome.status, attempts=outcome.attempts)
-        if await inbox.insert_if_absent(self._store, entry):
-            if ways:
-                await self._deliver(delivery, ways, previous=[])
-            log.info("message delivered", mode=entry["mode"] if not ways else "push")
+    async def _handle(self, event: MessageAcceptedV1 | MessageAcceptedV2) -> None:
+        if isinstance(event, MessageAcceptedV1):
+            await _store_message_of(self._store, event)
+            strong = True
+        elif await messages.get_by_id(self._store, event.message_id) is None:
+            log.warning("accepted message is not stored; dropped")
             return
-        # Redelivered: the entry exists. Finish what a previous try left undone, never deliver twice.
-        existing = await inbox.get_for_user(self._store, event.user_id, event.message_id)
-        if existing is not None and existing.get("status") != "delivered":
-            await self._deliver(delivery, ways, previous=list(existing.get("attempts", [])))
-
-    async def _deliver(
-        self, delivery: Delivery, ways: list[PushWay], *, previous: list[dict[str, Any]]
-    ) -> None:
-        try:
-            outcome = await deliver(delivery, ways, self._channels, previous=previous)
-        except Exception as error:
-            await inbox.record_delivery(
-                self._store, delivery.message_id, mode="inbox", status="retrying", attempts=previous
-            )
-            raise TransientError(str(error)) from error
-        await inbox.record_delivery(
-            self._store,
-            delivery.message_id,
-            mode=outcome.mode,
-            status=outcome.status,
-            attempts=outcome.attempts,
+        else:
+            strong = event.strong
+        ways = await self._ways(event.user_id) if strong else []
+        entry_id = event.message_id
+        entry = inbox.new_entry(
+            entry_id=entry_id,
+            user_id=event.user_id,
+            message_id=event.message_id,
+            created_at=event.created_at,
+            stored_at=now_ms(),
+            status=rules.entry_status(ways),
         )
+        if await inbox.insert_if_absent(self._store, entry):
+            self._metrics.stage_latency.labels(stage="inbox").observe(
+                max(0.0, (entry["storedAt"] - event.created_at) / 1000)
+            )
+            log.info("message in the inbox", status=entry["status"], ways=[way.way for way in ways])
+        else:
+            # Redelivered. A pending entry whose first way was never requested (a crash came between the
+            # entry and the request) is requested now; once its record exists, the bus carries the rest.
+            existing = await inbox.get_by_id(self._store, entry_id)
+            if existing is None or existing.get("status") != "pending" or not ways:
+                return
+            if await deliveries.get_by_id(self._store, deliveries.record_id(entry_id, ways[0].way)):
+                return
+        if ways:
+            first, *after = (way.way for way in ways)
+            await request_way(
+                self._bus,
+                entry_id=entry_id,
+                message_id=event.message_id,
+                user_id=event.user_id,
+                way=first,
+                remaining=after,
+                created_at=event.created_at,
+            )
 
-    def _ways(self, event: MessageAcceptedV1) -> list[PushWay]:
-        # Push ways are bound through auth in a later release; until then every message stays in the inbox.
-        return []
+    async def _ways(self, user_id: str) -> list[push_ways.WayTarget]:
+        """The user's verified ways this dispatcher has a channel for, in the user's order."""
+        doc = await push_ways.get_for_user(self._store, user_id)
+        return [way for way in push_ways.verified_in_order(doc) if way.way in DELIVERY_WAYS]
+
+
+async def _store_message_of(store: Store, event: MessageAcceptedV1) -> None:
+    """The message document a version 1 event carries, stored unless the gateway already did."""
+    message: Document = {
+        "_id": event.message_id,
+        "senderId": event.user_id,
+        "keyKind": event.key_kind,
+        "app": event.app,
+        "body": event.body.model_dump(),
+        "createdAt": event.created_at,
+    }
+    for field, value in (("source", event.source), ("topic", event.topic), ("extra", event.extra)):
+        if value is not None:
+            message[field] = value
+    with contextlib.suppress(DuplicateKeyError):
+        await messages.insert(store, message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.inbox_view import render
+from services.gateway.inbox_view import detail_for_user, page_for_user
 from shared.data import inbox
 from shared.envelope import invalid, not_found
 from shared.sessions import authenticate
@@ -37,21 +37,18 @@ async def list_messages(request: web.Request) -> web.Response:
     size = _positive_int(request, "size", 20)
     if size > MAX_PAGE_SIZE:
         raise invalid(f"size must be at most {MAX_PAGE_SIZE}")
-    entries, count = await inbox.list_for_user(store, user_id, skip=(index - 1) * size, limit=size)
-    return json_envelope({"messages": [render(entry) for entry in entries], "count": count})
+    shown, count = await page_for_user(store, user_id, skip=(index - 1) * size, limit=size)
+    return json_envelope({"messages": shown, "count": count})
 
 
 @routes.get("/open/message/{id}")
 async def message_detail(request: web.Request) -> web.Response:
     store = request.app[STORE]
     user_id = await authenticate(store, token_of(request))
-    entry = await inbox.get_for_user(store, user_id, request.match_info["id"])
-    if entry is None:
+    shown = await detail_for_user(store, user_id, request.match_info["id"])
+    if shown is None:
         raise not_found("no such message")
-    if not entry.get("read"):
-        await inbox.mark_read(store, user_id, entry["_id"])
-        entry["read"] = True
-    return json_envelope({"message": render(entry, with_delivery=True)})
+    return json_envelope({"message": shown})
 
 
 @routes.post("/open/message/{id}")

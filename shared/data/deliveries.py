@@ -1,0 +1,108 @@
+"""Delivery records, one per (inbox entry, way): the single source of what happened on a push way.
+
+`{_id: "<entry id>-<way>", entryId, messageId, userId, way, status, tries, requestId, attempts: [{way,
+at, result, error?, latencyMs}], createdAt, updatedAt}`, status one of `pending` (no try yet), `sending`
+(a try started and has not finished: after a crash, the send may or may not have happened), `retrying`,
+`delivered`, `failed`. `requestId` names the delivery request whose try is under way. Written by the
+dispatcher's per-way consumers before and after each send (attempts are appended, never rewritten);
+read by the client API to show a message's attempts. A record that says `delivered` is never sent again.
+
+Tries are claimed in `delivery_claims` (`{_id: "<record id>-<try>", requestId, createdAt}`): two copies of
+one request handled at once (a redelivered event) both reach the same try number, and whichever inserts
+the claim first sends; the other stands down. An insert with a unique `_id` settles this on every store,
+where a conditional update does not on servers that apply updates as read-then-write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.store import Document, DuplicateKeyError, IndexSpec, Store
+
+COLLECTION = "deliveries"
+CLAIMS = "delivery_claims"
+INDEXES = (IndexSpec(COLLECTION, (("entryId", 1),)),)
+STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
+FINAL = ("delivered", "failed")
+MAX_ERROR_CHARS = 500
+
+
+def record_id(entry_id: str, way: str) -> str:
+    return f"{entry_id}-{way}"
+
+
+def new_attempt(way: str, *, at: int, result: str, latency_ms: int, error: str | None = None) -> Document:
+    attempt: Document = {"way": way, "at": at, "result": result, "latencyMs": latency_ms}
+    if error:
+        attempt["error"] = error[:MAX_ERROR_CHARS]
+    return attempt
+
+
+async def get_or_create(
+    store: Store, *, entry_id: str, message_id: str, user_id: str, way: str, now: int
+) -> Document:
+    """The record of this entry on this way, written `pending` when there is none yet."""
+    records = store.collection(COLLECTION)
+    record: Document = {
+        "_id": record_id(entry_id, way),
+        "entryId": entry_id,
+        "messageId": message_id,
+        "userId": user_id,
+        "way": way,
+        "status": "pending",
+        "tries": 0,
+        "attempts": [],
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    try:
+        await records.insert_one(record)
+    except DuplicateKeyError:
+        existing = await records.find_one({"_id": record["_id"]})
+        if existing is not None:
+            return existing
+        raise
+    return record
+
+
+async def get_by_id(store: Store, delivery_id: str) -> Document | None:
+    return await store.collection(COLLECTION).find_one({"_id": delivery_id})
+
+
+async def claim_try(store: Store, delivery_id: str, try_number: int, *, request_id: str, now: int) -> bool:
+    """True when this request holds try `try_number` (it claimed it now, or before a crash)."""
+    claims = store.collection(CLAIMS)
+    claim_id = f"{delivery_id}-{try_number}"
+    try:
+        await claims.insert_one({"_id": claim_id, "requestId": request_id, "createdAt": now})
+    except DuplicateKeyError:
+        holder = await claims.find_one({"_id": claim_id})
+        return holder is not None and holder.get("requestId") == request_id
+    return True
+
+
+async def start_try(store: Store, delivery_id: str, *, request_id: str, now: int) -> None:
+    """Written before the send, so a crash during it leaves `sending` and the try counted."""
+    await store.collection(COLLECTION).update_one(
+        {"_id": delivery_id},
+        {"$inc": {"tries": 1}, "$set": {"status": "sending", "requestId": request_id, "updatedAt": now}},
+    )
+
+
+async def add_attempt(store: Store, delivery_id: str, attempt: Document, *, status: str | None) -> None:
+    """Append one attempt; `status` None keeps the record's status (its fall-back is still to come)."""
+    update: dict[str, dict[str, Any]] = {"$push": {"attempts": attempt}, "$set": {"updatedAt": attempt["at"]}}
+    if status is not None:
+        update["$set"]["status"] = status
+    await store.collection(COLLECTION).update_one({"_id": delivery_id}, update)
+
+
+async def mark_failed(store: Store, delivery_id: str, *, now: int) -> None:
+    await store.collection(COLLECTION).update_one(
+        {"_id": delivery_id, "status": {"$nin": list(FINAL)}},
+        {"$set": {"status": "failed", "updatedAt": now}},
+    )
+
+
+async def list_for_entry(store: Store, entry_id: str) -> list[Document]:
+    return await store.collection(COLLECTION).find({"entryId": entry_id}, sort=[("createdAt", 1)])

@@ -1,0 +1,58 @@
+"""Push ways of a user (owned by auth, which binds and verifies them; the dispatcher reads them).
+
+One document per user: `{_id: <user id>, orders: ["bark", "email", "wechat", "webhook"], bark: {key,
+status}, email: {key, status}, wechat: {key, status}, webhook: {key: <url>, secret, status}}`; `status`
+0 unbound, 1 bound (not verified yet), 2 verified. `orders` is the user's preference: strong messages
+try the verified ways in that order. A way's `key` is its target: the Bark device URL, the address, the
+WeChat open id, the webhook URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.store import Document, IndexSpec, Store
+
+COLLECTION = "push_ways"
+INDEXES: tuple[IndexSpec, ...] = ()  # read by `_id` (the user id) only
+WAYS = ("bark", "email", "wechat", "webhook")
+UNBOUND, BOUND, VERIFIED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class WayTarget:
+    """Where one way delivers: its key, and the secret it signs with (webhooks)."""
+
+    way: str
+    key: str
+    secret: str | None = None
+
+
+async def get_for_user(store: Store, user_id: str) -> Document | None:
+    return await store.collection(COLLECTION).find_one({"_id": user_id})
+
+
+def target_of(doc: Document | None, way: str) -> WayTarget | None:
+    """The way's target when it is verified, else None."""
+    if doc is None:
+        return None
+    settings = doc.get(way)
+    if not isinstance(settings, dict) or settings.get("status") != VERIFIED:
+        return None
+    key = settings.get("key")
+    if not isinstance(key, str) or not key:
+        return None
+    secret = settings.get("secret")
+    return WayTarget(way=way, key=key, secret=secret if isinstance(secret, str) else None)
+
+
+def verified_in_order(doc: Document | None) -> list[WayTarget]:
+    """The verified ways in the user's order; a way named twice counts once."""
+    if doc is None:
+        return []
+    ordered: list[WayTarget] = []
+    for way in dict.fromkeys(doc.get("orders") or WAYS):
+        target = target_of(doc, way) if way in WAYS else None
+        if target is not None:
+            ordered.append(target)
+    return ordered

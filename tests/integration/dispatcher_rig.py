@@ -1,0 +1,105 @@
+"""The dispatcher's consumers on a real bus and store, in the test's process, with a webhook receiver.
+
+The bus is the in-process bus on an SQLite file; the data store is that file or, where several
+processes' races matter, the MongoDB-compatible server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from services.dispatcher.channels import open_channels
+from services.dispatcher.consumers import deliver
+from services.dispatcher.consumers.accepted import AcceptedHandler
+from services.dispatcher.consumers.deliver import DeliverHandler
+from shared.bus.inprocess import InProcessBus
+from shared.data import deliveries, inbox, messages, push_ways
+from shared.ids import new_id, now_ms
+from shared.messages.push import MessageAcceptedV2
+from shared.metrics import Metrics
+from shared.store import Document, Store
+from shared.store.sqlite import SqliteStore
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+SECRET = "s3cret"
+DELAYS = (0.05, 0.1)  # three tries per way
+
+
+@dataclass
+class DispatcherRig:
+    store: Store
+    bus: InProcessBus
+    accepted: AcceptedHandler
+    webhook: DeliverHandler
+    receiver: WebhookReceiver
+
+    async def seed_user(self, *, webhook_status: int = push_ways.VERIFIED) -> str:
+        user_id = new_id()
+        await self.store.collection(push_ways.COLLECTION).insert_one(
+            {
+                "_id": user_id,
+                "orders": ["bark", "webhook", "email"],
+                "bark": {"key": "", "status": push_ways.UNBOUND},
+                "webhook": {"key": self.receiver.url, "secret": SECRET, "status": webhook_status},
+            }
+        )
+        return user_id
+
+    async def accepted_event(self, user_id: str, *, content: str = "hello", strong: bool = True) -> Any:
+        message_id = new_id()
+        created_at = now_ms()
+        await messages.insert(
+            self.store,
+            {
+                "_id": message_id,
+                "senderId": user_id,
+                "keyKind": "fixed",
+                "app": "iGot",
+                "body": {"title": "t", "content": content, "url": "", "automaticallyCopy": 1, "copyText": ""},
+                "createdAt": created_at,
+            },
+        )
+        return MessageAcceptedV2(message_id=message_id, user_id=user_id, strong=strong, created_at=created_at)
+
+    async def entry(self, entry_id: str) -> Document | None:
+        return await inbox.get_by_id(self.store, entry_id)
+
+    async def record(self, entry_id: str, way: str = "webhook") -> Document | None:
+        return await deliveries.get_by_id(self.store, deliveries.record_id(entry_id, way))
+
+    async def settled(self, entry_id: str) -> bool:
+        entry = await self.entry(entry_id)
+        return entry is not None and entry["status"] in ("delivered", "failed")
+
+
+@asynccontextmanager
+async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIterator[DispatcherRig]:
+    """Consumers subscribed on the bus; `store` defaults to the bus's own SQLite file."""
+    sqlite = SqliteStore(workdir / "bus.sqlite3")
+    data = store or sqlite
+    metrics = Metrics()
+    bus = InProcessBus(sqlite, prefetch=8, retry_delays=DELAYS, metrics=metrics, poll_interval=0.1)
+    receiver = WebhookReceiver(SECRET)
+    await receiver.start()
+    await bus.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            try:
+                (webhook,) = deliver.consumers(data, bus, metrics, open_channels(session), delays=DELAYS)
+                accepted = AcceptedHandler(data, bus, metrics)
+                await bus.subscribe(webhook.subscription())
+                await bus.subscribe(accepted.subscription())
+                yield DispatcherRig(data, bus, accepted, webhook, receiver)
+            finally:
+                await bus.stop()  # handlers finish while the session is open
+    finally:
+        await receiver.stop()
+        await sqlite.close()
+        if store is not None:
+            await store.close()
