@@ -11,7 +11,9 @@ Rows committed by this process are handed to the queue's consumer in memory at o
 restart, parked messages `igot dlq replay` sent back from another process. A retry is the row rescheduled
 (`available_at`) plus a timer; a parked row stays parked across restarts until replayed. A row is in one
 handler at a time: the instance handing it over holds a lease on it (`lease_seconds`), renewed while it
-runs and given up at `stop`; a killed process's rows come back once their lease ran out.
+runs and given up at `stop`. A killed process's rows come back once their lease ran out, or at once when
+a bus starts on the same machine and finds that the process holding them has ended (holders are named
+`<host>/<pid>/<instance>`), which is what a restarted standalone server does.
 
 Bindings live in memory and are rebuilt by every start (`declare`, `subscribe`). Broadcast subscriptions
 are in memory only: every running bus over the same store object (every replica in this process) gets its
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -58,6 +62,22 @@ from shared.store import StoreError
 from shared.store.sqlite import SqliteStore
 
 log = get_logger(__name__)
+_HOST = socket.gethostname()
+
+
+def holder_is_gone(owner: str) -> bool:
+    """True for a holder that was a process on this machine which no longer runs."""
+    host, _, rest = owner.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != _HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 # The running buses over each store object: the replicas a broadcast reaches.
@@ -83,7 +103,10 @@ class InProcessBus:
         self._stop_timeout = stop_timeout
         self._poll_interval = poll_interval
         self._lease_ms = round(lease_seconds * 1000)
-        self._owner = new_id()  # this instance, in the `owner` column of the rows it holds
+        # This instance, in the `owner` column of the rows it holds; host and pid tell a later start on the
+        # same machine whether the holder is still alive.
+        self._owner = f"{_HOST}/{os.getpid()}/{new_id()}"
+        self._orphans_released = False
         self._queues: dict[str, LocalQueue] = {}
         self._listeners: list[LocalQueue] = []
         self._held: set[int] = set()  # rows pending, in a handler or waiting out a retry here
@@ -370,12 +393,17 @@ class InProcessBus:
             return
         lease_until = queue_table.now_ms() + self._lease_ms
 
+        release_orphans = not self._orphans_released
+
         def run(conn: Connection) -> list[Row]:
+            if release_orphans and (released := queue_table.release_owners(conn, holder_is_gone)):
+                log.info("took back messages a stopped process was handling", count=released)
             if held:
                 queue_table.renew(conn, self._owner, held, lease_until)
             return queue_table.claim(conn, limits, self._owner, held, lease_until)
 
         rows = await self._store.transact(run)
+        self._orphans_released = True
         for row in rows:
             self._take(row)
         for name, limit in limits.items():

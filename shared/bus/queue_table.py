@@ -160,6 +160,21 @@ def renew(conn: sqlite3.Connection, owner: str, held: Sequence[int], lease_until
     )
 
 
+def release_owners(conn: sqlite3.Connection, is_gone: Callable[[str], bool]) -> int:
+    """Give up the rows of every holder `is_gone` says has ended (a killed process): they are ready now,
+    rather than when their lease runs out. Returns how many rows were released."""
+    _ensure(conn)
+    owners = [
+        str(owner) for (owner,) in conn.execute(f"SELECT DISTINCT owner FROM {TABLE} WHERE owner IS NOT NULL")
+    ]
+    released = 0
+    for owner in filter(is_gone, owners):
+        released += conn.execute(
+            f"UPDATE {TABLE} SET owner = NULL, claimed_until = 0 WHERE owner = ?", (owner,)
+        ).rowcount
+    return released
+
+
 def release(conn: sqlite3.Connection, owner: str) -> None:
     _ensure(conn)
     conn.execute(f"UPDATE {TABLE} SET owner = NULL, claimed_until = 0 WHERE owner = ?", (owner,))

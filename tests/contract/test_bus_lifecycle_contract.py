@@ -269,7 +269,7 @@ from tests.contract.bus_harness import Ping, Pong
 
 async def main() -> None:
     store = SqliteStore(sys.argv[1])
-    bus = InProcessBus(store, prefetch=4, retry_delays=(0.05,), poll_interval=0.1, lease_seconds=0.5)
+    bus = InProcessBus(store, prefetch=4, retry_delays=(0.05,), poll_interval=0.1, lease_seconds=3600)
     await bus.start()
 
     async def forward_then_hang(message: Ping) -> None:
@@ -310,7 +310,9 @@ async def test_inprocess_a_killed_process_loses_nothing(tmp_path: Path) -> None:
         await child.wait()
 
     store = SqliteStore(path)
-    bus = InProcessBus(store, prefetch=4, retry_delays=(0.05,), poll_interval=0.1)
+    # A lease far beyond the test's patience: the message comes back only because the restarted bus sees
+    # that the process holding it has ended.
+    bus = InProcessBus(store, prefetch=4, retry_delays=(0.05,), poll_interval=0.1, lease_seconds=3600)
     await bus.start()
     firsts: list[Ping] = []
     seconds: list[Pong] = []
