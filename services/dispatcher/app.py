@@ -15,12 +15,16 @@ from aiohttp import web
 from services.dispatcher.channels import open_channels
 from services.dispatcher.consumers import deliver
 from services.dispatcher.consumers.accepted import AcceptedHandler
+from shared.data import deliveries
+from shared.ids import now_ms
+from shared.periodic import Periodic
 from shared.web import BUS, METRICS, SETTINGS, STORE
 
 HTTP_SESSION = web.AppKey("dispatcher_http_session", aiohttp.ClientSession)
 # Connections kept: webhooks of many users, Bark and WeChat endpoints shared by all.
 POOL_SIZE = 100
 POOL_PER_HOST = 10
+CLAIM_SWEEP_SECONDS = 3600.0
 
 
 async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -33,7 +37,15 @@ async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     for handler in deliver.consumers(store, bus, metrics, channels, delays=delays):
         await bus.subscribe(handler.subscription())
     await bus.subscribe(AcceptedHandler(store, bus, metrics).subscription())
+    sweeper = Periodic(
+        "delivery-claims-sweeper",
+        lambda: deliveries.delete_claims_before(store, now_ms() - deliveries.CLAIM_KEEP_MS),
+        interval_seconds=CLAIM_SWEEP_SECONDS,
+        report="old delivery claims removed",
+    )
+    sweeper.start()
     yield
+    await sweeper.stop()
 
 
 async def _close_session(app: web.Application) -> None:

@@ -21,7 +21,9 @@ from shared.store import Document, DuplicateKeyError, IndexSpec, Store
 
 COLLECTION = "deliveries"
 CLAIMS = "delivery_claims"
-INDEXES = (IndexSpec(COLLECTION, (("entryId", 1),)),)
+INDEXES = (IndexSpec(COLLECTION, (("entryId", 1),)), IndexSpec(CLAIMS, (("createdAt", 1),)))
+# A claim only matters while its request can still be redelivered: long past the last retry delay.
+CLAIM_KEEP_MS = 7 * 24 * 3600 * 1000
 STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
 FINAL = ("delivered", "failed")
 MAX_ERROR_CHARS = 500
@@ -106,3 +108,7 @@ async def mark_failed(store: Store, delivery_id: str, *, now: int) -> None:
 
 async def list_for_entry(store: Store, entry_id: str) -> list[Document]:
     return await store.collection(COLLECTION).find({"entryId": entry_id}, sort=[("createdAt", 1)])
+
+
+async def delete_claims_before(store: Store, cutoff_ms: int) -> int:
+    return await store.collection(CLAIMS).delete_many({"createdAt": {"$lt": cutoff_ms}})

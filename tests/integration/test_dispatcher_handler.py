@@ -177,3 +177,15 @@ async def test_version_1_stores_its_message_and_unknown_version_2_is_dropped(rig
     never_stored = (await rig.accepted_event(user_id)).model_copy(update={"message_id": new_id()})
     await rig.accepted.handle(never_stored)
     assert await rig.entry(never_stored.message_id) is None
+
+
+async def test_old_try_claims_are_swept_and_recent_ones_kept(rig: DispatcherRig) -> None:
+    user_id = await rig.seed_user()
+    event = await rig.accepted_event(user_id)
+    await rig.accepted.handle(event)
+    await eventually(lambda: rig.settled(event.message_id), what="the entry settled")
+    claims = rig.store.collection(deliveries.CLAIMS)
+    assert await claims.count({}) == 1
+    assert await deliveries.delete_claims_before(rig.store, now_ms() - deliveries.CLAIM_KEEP_MS) == 0
+    assert await deliveries.delete_claims_before(rig.store, now_ms() + 1) == 1
+    assert await claims.count({}) == 0

@@ -24,7 +24,7 @@ from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 from shared.metrics import Metrics
-from shared.store import Document, DuplicateKeyError, Store, StoreUnavailableError
+from shared.store import DuplicateKeyError, Store, StoreUnavailableError
 from shared.topology import DELIVERY_WAYS, DISPATCHER_ACCEPTED
 
 log = get_logger("igot.dispatcher")
@@ -100,16 +100,16 @@ class AcceptedHandler:
 
 async def _store_message_of(store: Store, event: MessageAcceptedV1) -> None:
     """The message document a version 1 event carries, stored unless the gateway already did."""
-    message: Document = {
-        "_id": event.message_id,
-        "senderId": event.user_id,
-        "keyKind": event.key_kind,
-        "app": event.app,
-        "body": event.body.model_dump(),
-        "createdAt": event.created_at,
-    }
-    for field, value in (("source", event.source), ("topic", event.topic), ("extra", event.extra)):
-        if value is not None:
-            message[field] = value
+    message = messages.new_message(
+        message_id=event.message_id,
+        sender_id=event.user_id,
+        key_kind=event.key_kind,
+        body=event.body,
+        created_at=event.created_at,
+        app=event.app,
+        source=event.source,
+        topic=event.topic,
+        extra=event.extra,
+    )
     with contextlib.suppress(DuplicateKeyError):
         await messages.insert(store, message)
