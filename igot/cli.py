@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from igot.indexes import ALL_INDEXES
+from igot.migrations import migrate_data
 from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology
 from services.auth import accounts
 from shared.bus import BusUnavailableError
@@ -97,21 +98,24 @@ async def _push(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    async def run(store: Store) -> list[str]:
+    async def run(store: Store) -> tuple[int, list[str]]:
+        split = await migrate_data(store)
         if settings.mode != "distributed":
-            return []  # the in-process bus binds at every start: nothing stale survives a restart
+            return split, []  # the in-process bus binds at every start: nothing stale survives a restart
         bus = open_bus(settings, "distributed", store=store)
         await bus.start()
         try:
-            return await prune_topology(bus)
+            return split, await prune_topology(bus)
         finally:
             await bus.stop()
 
-    removed: list[str] = asyncio.run(_with_store(settings, run))
+    split, removed = asyncio.run(_with_store(settings, run))
     _out(
         f"indexes ensured ({len(ALL_INDEXES)})"
         + (" and queues declared" if settings.mode == "distributed" else "")
     )
+    if split:
+        _out(f"inbox entries moved to stored messages: {split}")
     for binding in removed:
         _out(f"binding removed: {binding}")
     return 0

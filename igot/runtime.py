@@ -12,6 +12,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from igot.indexes import ALL_INDEXES
+from igot.migrations import migrate_data
 from services.auth import app as auth_app
 from services.dispatcher import app as dispatcher_app
 from services.gateway import app as gateway_app
@@ -100,6 +101,8 @@ def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> we
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings, mode)
         await store.ensure_indexes(ALL_INDEXES)
+        if mode == "standalone":  # distributed deployments run `igot migrate` once, not every replica
+            await migrate_data(store)
         app[STORE] = store
         yield
         await store.close()
