@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 
 TRACE_HEADER = "x-trace-id"  # HTTP header names are case-insensitive; AMQP's are not, so lower case
 MESSAGE_HEADER = "x-message-id"
 
 
 def new_trace_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex characters (the form of a UUID's hex, at a fraction of its cost)."""
+    return os.urandom(16).hex()

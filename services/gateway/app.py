@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.gateway.app_keys import INGRESS
 from services.gateway.ingress import Ingress
-from services.gateway.key_cache import KeyCache
+from services.gateway.key_cache import key_cache
 from services.gateway.outbox import OutboxRelay
 from services.gateway.routes import ingress, messages
 from shared.web import BUS, METRICS, SETTINGS, STORE
@@ -23,9 +23,10 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         grace_seconds=settings.outbox_grace_seconds,
         interval_seconds=settings.outbox_interval_seconds,
     )
-    app[INGRESS] = Ingress(store, bus, KeyCache(store), relay)
+    ingress = app[INGRESS] = Ingress(store, bus, key_cache(store), relay)
     await relay.start()
     yield
+    await ingress.drain()
     await relay.stop()
 
 

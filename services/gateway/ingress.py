@@ -1,9 +1,10 @@
-"""Accepting a push: resolve the key, store the message, then its outbox entry, publish the event.
+"""Accepting a push: resolve the key, store the message and its outbox entry, publish the event.
 
 The sender hears success only once both are stored: the message (stored once, whatever the number of
 inboxes it reaches) and the outbox entry carrying the `MessageAcceptedV2` event (ids and routing facts,
-no body). The event is published at once; when the bus does not confirm in time the entry stays and the
-outbox relay publishes it later, so nothing acknowledged is stranded.
+no body). The event is published at once, without the sender waiting for the bus: the outbox entry
+already makes it safe. When the bus does not confirm, the entry stays and the outbox relay publishes it
+later, so nothing acknowledged is stranded.
 
 A retried send with the same idempotency key derives the same message id: its message exists already, so
 only the outbox entry is written (the first try may have stopped between the two writes) and the event
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from services.gateway.key_cache import KeyCache
 from services.gateway.outbox import OutboxRelay
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
@@ -28,6 +28,7 @@ from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV2
 from shared.models import PushRequest
 from shared.store import Document, DuplicateKeyError, Store
+from shared.ttl_cache import TtlCache
 
 log = get_logger("igot.gateway.ingress")
 
@@ -37,16 +38,19 @@ class Ingress:
         self,
         store: Store,
         bus: Bus,
-        key_cache: KeyCache,
+        keys: TtlCache[str, PushKey | None],
         relay: OutboxRelay,
         *,
         publish_timeout: float = 2.0,
+        max_publishing: int = 1024,
     ) -> None:
         self._store = store
         self._bus = bus
-        self._keys = key_cache
+        self._keys = keys
         self._relay = relay
         self._publish_timeout = publish_timeout
+        self._max_publishing = max_publishing
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
         key = await self._resolve(key_value)
@@ -62,22 +66,46 @@ class Ingress:
             extra=fields.extra,
             created_at=now_ms(),
         )
-        repeat = False
-        try:
-            await messages.insert(self._store, message)
-        except DuplicateKeyError:
-            # The event describes the message as first stored, whatever this retry carried.
-            repeat = True
-            message = await messages.get_by_id(self._store, message_id) or message
-        event = _accepted_event(message, recipient=key.user_id)
-        try:
-            await outbox.insert(self._store, event)
-        except DuplicateKeyError:
-            log.info("idempotent repeat, first send still in flight", message_id=message_id)
-            return message_id
+        if fields.idempotency_key is None:
+            # A fresh id cannot collide: both writes at once, one wait for the store. Should one of them
+            # fail, the sender hears 503 and the relay drops an entry whose message never arrived.
+            event = _accepted_event(message, recipient=key.user_id)
+            await asyncio.gather(messages.insert(self._store, message), outbox.insert(self._store, event))
+            repeat = False
+        else:
+            repeat = False
+            try:
+                await messages.insert(self._store, message)
+            except DuplicateKeyError:
+                # The event describes the message as first stored, whatever this retry carried.
+                repeat = True
+                message = await messages.get_by_id(self._store, message_id) or message
+            event = _accepted_event(message, recipient=key.user_id)
+            try:
+                await outbox.insert(self._store, event)
+            except DuplicateKeyError:
+                log.info("idempotent repeat, first send still in flight", message_id=message_id)
+                return message_id
         log.info("push accepted", message_id=message_id, key_kind=event.key_kind, repeat=repeat)
-        await self._publish(event, trace_id)
+        await self._publish_soon(event, trace_id)
         return message_id
+
+    async def _publish_soon(self, event: MessageAcceptedV2, trace_id: str) -> None:
+        """Publish without making the sender wait for the bus: the message is safe in the outbox already.
+
+        Past `max_publishing` publishes under way, the sender waits for its own (backpressure on a slow bus).
+        """
+        if len(self._publishing) >= self._max_publishing:
+            await self._publish(event, trace_id)
+            return
+        task = asyncio.create_task(self._publish(event, trace_id))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def drain(self) -> None:
+        """Let the publishes under way finish (at stop); what does not is the relay's after a restart."""
+        if self._publishing:
+            await asyncio.wait(self._publishing, timeout=self._publish_timeout)
 
     async def _resolve(self, key_value: str) -> PushKey:
         if not is_hex24(key_value):

@@ -12,6 +12,10 @@ confirmed publish here. One mechanism serves both buses, since a confirmed publi
   so a replica that is still publishing is not overtaken; a republish that does race one (at a window's
   edge) is absorbed by the idempotent dispatcher.
 
+An entry is published only while its message is stored: the gateway writes the two at once, so an entry
+can outlive a failed message write (the sender heard 503). Such an entry is dropped once it is older
+than `ORPHAN_SECONDS` (any write still under way has long failed or landed by then).
+
 Each round also reports the outbox's depth and the age of its oldest entry.
 """
 
@@ -22,10 +26,11 @@ from collections.abc import Callable
 
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER
-from shared.data import outbox
+from shared.data import messages, outbox
 from shared.data.outbox import AcceptedEvent
 from shared.ids import now_ms
 from shared.logs import get_logger
+from shared.messages.push import MessageAcceptedV2
 from shared.metrics import Metrics
 from shared.periodic import Periodic
 from shared.store import Store
@@ -37,6 +42,7 @@ PUBLISH_TIMEOUT_SECONDS = 20.0
 CLAIM_SECONDS = 30.0
 # Claims of this many past windows are kept; older ones can no longer stop anybody.
 CLAIM_WINDOWS_KEPT = 3
+ORPHAN_SECONDS = 60.0
 
 
 class OutboxRelay:
@@ -100,6 +106,8 @@ class OutboxRelay:
             if not await self._claim(event.message_id, window, now):
                 self._metrics.outbox_claims_lost.inc()
                 continue
+            if not await self._message_stored(event, now):
+                continue
             if not await self._publish(event):
                 break  # the bus is refusing: the rest waits for the next round
             self._metrics.outbox_republished.inc()
@@ -114,6 +122,17 @@ class OutboxRelay:
             return False
         self._held.add(message_id)
         return True
+
+    async def _message_stored(self, event: AcceptedEvent, now: int) -> bool:
+        """Version 2 events name a stored message; one whose message never arrived is dropped in time."""
+        if not isinstance(event, MessageAcceptedV2) or await messages.get_by_id(
+            self._store, event.message_id
+        ):
+            return True
+        if now - event.created_at > ORPHAN_SECONDS * 1000:
+            log.warning("outbox entry without its message dropped", message_id=event.message_id)
+            await outbox.delete_many(self._store, [event.message_id])
+        return False
 
     async def _publish(self, event: AcceptedEvent) -> bool:
         try:

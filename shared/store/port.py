@@ -156,17 +156,10 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def check_document_keys(doc: Mapping[str, Any], *, where: str = "document") -> None:
-    """Refuse keys MongoDB-compatible servers reject, before anything is written.
+def check_key(key: object, *, where: str = "document") -> None:
+    """Refuse a key MongoDB-compatible servers reject, before anything is written.
 
     BSON cannot hold a NUL character in a key: refusing it here makes SQLite refuse it too.
     """
-    for key, value in doc.items():
-        if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
-            raise QueryError(f"{where}: key {key!r} is not allowed")
-        if isinstance(value, Mapping):
-            check_document_keys(value, where=where)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, Mapping):
-                    check_document_keys(item, where=where)
+    if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
+        raise QueryError(f"{where}: key {key!r} is not allowed")

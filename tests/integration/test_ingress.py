@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.gateway.ingress import Ingress
-from services.gateway.key_cache import KeyCache
+from services.gateway.key_cache import key_cache
 from services.gateway.outbox import OutboxRelay
 from services.gateway.push_fields import parse_push
 from shared.data import keys, messages, outbox
@@ -41,7 +41,7 @@ async def relay(rig: Rig) -> AsyncIterator[OutboxRelay]:
 
 @pytest.fixture
 def ingress(rig: Rig, relay: OutboxRelay) -> Ingress:
-    return Ingress(rig.store, rig.bus, KeyCache(rig.store), relay)
+    return Ingress(rig.store, rig.bus, key_cache(rig.store), relay)
 
 
 async def new_key(store: Store, *, kind: str = "fixed", name: str | None = None) -> str:
@@ -56,8 +56,12 @@ async def count(store: Store, collection: str) -> int:
     return await store.collection(collection).count({})
 
 
-async def publish_sentinel(rig: Rig) -> None:
-    """Events published earlier on the same queue have been consumed once this one has."""
+async def publish_sentinel(rig: Rig, ingress: Ingress) -> None:
+    """Events published earlier on the same queue have been consumed once this one has.
+
+    The ingress publishes without making the sender wait: its publishes are let finish first.
+    """
+    await ingress.drain()
     sentinel = MessageAcceptedV2(message_id=new_id(), user_id=OWNER, created_at=now_ms())
     await rig.bus.publish(sentinel)
     await rig.wait_for(sentinel.message_id)
@@ -106,7 +110,7 @@ async def test_a_retry_after_a_stop_between_the_two_writes_publishes_the_stored_
 
     retry = parse_push({"content": "paid again", "topic": "other"}, idempotency_header="order-42")
     assert await ingress.accept(key, retry, trace_id="trace-2") == message_id
-    await publish_sentinel(rig)
+    await publish_sentinel(rig, ingress)
     assert rig.received_ids()[:-1] == [message_id, message_id]
     assert rig.received[1] == first_event  # the message as first stored, not the retry's fields
     assert await count(rig.store, messages.COLLECTION) == 1
@@ -124,7 +128,7 @@ async def test_a_retry_while_the_first_is_in_flight_answers_its_id_and_publishes
     assert await count(rig.store, outbox.COLLECTION) == 1
     await rig.collect()
     assert await ingress.accept(key, push, trace_id="trace-2") == message_id
-    await publish_sentinel(rig)
+    await publish_sentinel(rig, ingress)
     assert rig.received_ids()[:-1] == []
     assert await count(rig.store, messages.COLLECTION) == 1
     assert await count(rig.store, outbox.COLLECTION) == 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.gateway import outbox as relay_module
-from services.gateway.outbox import OutboxRelay
-from shared.data import outbox
+from services.gateway.outbox import ORPHAN_SECONDS, OutboxRelay
+from shared.data import messages, outbox
 from shared.ids import new_id, now_ms
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2, MessageBody
 from shared.metrics import Metrics
@@ -22,6 +22,22 @@ CLAIM_MS = 30_000
 
 def accepted(*, age_ms: int = 60_000) -> MessageAcceptedV2:
     return MessageAcceptedV2(message_id=new_id(), user_id="u" * 24, created_at=now_ms() - age_ms)
+
+
+async def in_outbox(store: Store, event: MessageAcceptedV2) -> None:
+    """As the gateway leaves an accepted push: its message stored, its entry in the outbox."""
+    body = MessageBody(content=f"for {event.message_id}")
+    await messages.insert(
+        store,
+        messages.new_message(
+            message_id=event.message_id,
+            sender_id=event.user_id,
+            key_kind="fixed",
+            body=body,
+            created_at=event.created_at,
+        ),
+    )
+    await outbox.insert(store, event)
 
 
 def relay(
@@ -73,8 +89,9 @@ async def test_stale_entries_are_published_once_then_deleted_and_the_gauges_foll
     left = MessageAcceptedV1(
         message_id=new_id(), user_id="u" * 24, body=MessageBody(content="v1"), created_at=now_ms() - 90_000
     )
-    for event in (old, young, left):
-        await outbox.insert(rig.store, event)
+    for event in (old, young):
+        await in_outbox(rig.store, event)
+    await outbox.insert(rig.store, left)  # version 1 carries its message
     metrics = Metrics()
     relaying = relay(rig, metrics)
     try:
@@ -97,7 +114,7 @@ async def test_stale_entries_are_published_once_then_deleted_and_the_gauges_foll
 async def test_two_relays_publish_a_stale_entry_exactly_once(rig: Rig) -> None:
     await rig.collect()
     stale = accepted()
-    await outbox.insert(rig.store, stale)
+    await in_outbox(rig.store, stale)
     clock = [now_ms()]  # both replicas in one claim window
     first_metrics, second_metrics = Metrics(), Metrics()
     first, second = relay(rig, first_metrics, clock=clock), relay(rig, second_metrics, clock=clock)
@@ -120,7 +137,7 @@ async def test_two_relays_publish_a_stale_entry_exactly_once(rig: Rig) -> None:
 async def test_entries_stay_while_the_bus_refuses_and_the_claimer_retries_them(rig: Rig) -> None:
     # Nothing is bound yet: the bus refuses every publish.
     waiting = accepted()
-    await outbox.insert(rig.store, waiting)
+    await in_outbox(rig.store, waiting)
     clock = [now_ms()]
     metrics, other_metrics = Metrics(), Metrics()
     relaying, other = relay(rig, metrics, clock=clock), relay(rig, other_metrics, clock=clock)
@@ -143,7 +160,7 @@ async def test_entries_stay_while_the_bus_refuses_and_the_claimer_retries_them(r
 
 async def test_a_claim_expires_with_its_window_and_old_claims_are_swept(rig: Rig) -> None:
     waiting = accepted()
-    await outbox.insert(rig.store, waiting)
+    await in_outbox(rig.store, waiting)
     clock = [now_ms()]
     holder, other_metrics = relay(rig, Metrics(), clock=clock), Metrics()
     other = relay(rig, other_metrics, clock=clock)
@@ -163,3 +180,16 @@ async def test_a_claim_expires_with_its_window_and_old_claims_are_swept(rig: Rig
     finally:
         await holder.stop()
         await other.stop()
+
+
+async def test_an_entry_whose_message_never_arrived_is_not_published_and_dropped_in_time(rig: Rig) -> None:
+    await rig.collect()
+    metrics = Metrics()
+    fresh, orphan = accepted(age_ms=5_000), accepted(age_ms=int(ORPHAN_SECONDS * 1000) + 5_000)
+    for event in (fresh, orphan):
+        await outbox.insert(rig.store, event)  # the message write failed: no message
+    relaying = relay(rig, metrics, grace_seconds=1)
+    assert await relaying.relay_once() == 0
+    assert await stored_ids(rig.store) == {fresh.message_id}  # a late message write may still land
+    await publish_sentinel(rig)
+    assert rig.received_ids()[:-1] == []

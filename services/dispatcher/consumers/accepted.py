@@ -6,8 +6,11 @@ the entry is written `delivered`: one store write per message. Otherwise it is w
 first way's delivery is requested; the per-way consumers go on from there (`consumers.deliver`).
 
 Version 1 carried the message itself; during the rollout of version 2 its message is stored here when
-the gateway did not store it, then it is routed like version 2. A version 2 event whose message is not
-stored was never accepted: it is dropped with a warning.
+the gateway did not store it, then it is routed like version 2. A version 2 event is published only after
+its message is stored (the gateway stores the message, then the outbox entry that publishes it), so it is
+not read here: routing costs no read of the growing message collection. The push ways that decide the
+route are read through a short-lived cache (`push_way_cache`); the per-way consumer reads the way again at
+send time, so a way unbound meanwhile is never used.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 from shared.metrics import Metrics
-from shared.store import DuplicateKeyError, Store, StoreUnavailableError
+from shared.store import Document, DuplicateKeyError, Store, StoreUnavailableError
 from shared.topology import DELIVERY_WAYS, DISPATCHER_ACCEPTED
+from shared.ttl_cache import TtlCache
 
 log = get_logger("igot.dispatcher")
+PUSH_WAYS_TTL_SECONDS = 5.0
 
 
 class AcceptedHandler:
@@ -35,6 +40,7 @@ class AcceptedHandler:
         self._store = store
         self._bus = bus
         self._metrics = metrics
+        self._push_ways = push_way_cache(store)
 
     def subscription(self) -> Subscription:
         return Subscription(
@@ -52,9 +58,6 @@ class AcceptedHandler:
         if isinstance(event, MessageAcceptedV1):
             await _store_message_of(self._store, event)
             strong = True
-        elif await messages.get_by_id(self._store, event.message_id) is None:
-            log.warning("accepted message is not stored; dropped")
-            return
         else:
             strong = event.strong
         ways = await self._ways(event.user_id) if strong else []
@@ -94,8 +97,17 @@ class AcceptedHandler:
 
     async def _ways(self, user_id: str) -> list[push_ways.WayTarget]:
         """The user's verified ways this dispatcher has a channel for, in the user's order."""
-        doc = await push_ways.get_for_user(self._store, user_id)
+        doc = await self._push_ways.get(user_id)
         return [way for way in push_ways.verified_in_order(doc) if way.way in DELIVERY_WAYS]
+
+
+def push_way_cache(store: Store) -> TtlCache[str, Document | None]:
+    """Push ways as the router reads them: once every few seconds per busy recipient."""
+
+    async def load(user_id: str) -> Document | None:
+        return await push_ways.get_for_user(store, user_id)
+
+    return TtlCache(load, ttl_seconds=PUSH_WAYS_TTL_SECONDS)
 
 
 async def _store_message_of(store: Store, event: MessageAcceptedV1) -> None:
