@@ -74,8 +74,13 @@ class DispatcherRig:
         return await deliveries.get_by_id(self.store, deliveries.record_id(entry_id, way))
 
     async def settled(self, entry_id: str) -> bool:
+        """The entry and every delivery record of it have their final status (a fallback writes the
+        entry's before the failed way's record)."""
         entry = await self.entry(entry_id)
-        return entry is not None and entry["status"] in ("delivered", "failed")
+        if entry is None or entry["status"] not in ("delivered", "failed"):
+            return False
+        records = await deliveries.list_for_entry(self.store, entry_id)
+        return all(record["status"] in deliveries.FINAL for record in records)
 
 
 @asynccontextmanager
