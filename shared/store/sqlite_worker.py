@@ -35,10 +35,11 @@ Outcome = tuple[Any, BaseException | None]  # (result, error)
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    table: str | None  # created on first use
+    table: str | None  # created on first use (writes)
     fn: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    empty: Any = None  # reads: the answer while the table does not exist yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,30 +88,27 @@ def settle(ops: list[Call], outcomes: list[Outcome]) -> None:
             loop.call_soon_threadsafe(resolve, results)
 
 
-class SqliteWorker:
-    """Owns the connection; `submit` runs `fn(connection)` on the worker thread and returns its result."""
+class CallThread:
+    """A thread of its own with one SQLite connection, serving queued calls a group at a time.
 
-    def __init__(
-        self, path: Path, synchronous: str, on_connect: Callable[[sqlite3.Connection], None]
-    ) -> None:
+    Subclasses say how a group runs (`_run_batch`) and how the connection closes (`_disconnect`).
+    """
+
+    def __init__(self, path: Path, on_connect: Callable[[sqlite3.Connection], None], *, name: str) -> None:
         self._path = path
-        self._synchronous = synchronous
         self._on_connect = on_connect
         self._queue: queue.SimpleQueue[Call | Stop] = queue.SimpleQueue()
-        # touched on the worker thread only
-        self._conn: sqlite3.Connection | None = None
-        self._tables: set[str] = set()
-        self._thread = threading.Thread(target=self._serve, name="igot-store", daemon=True)
-        self._thread.start()
+        self._conn: sqlite3.Connection | None = None  # touched on the thread only
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
-    async def submit(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, table: str | None, fn: Callable[[sqlite3.Connection], T], empty: Any = None) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(Call(table, fn, loop, future))
+        self._queue.put(Call(table, fn, loop, future, empty))
         return await future
 
     async def stop(self) -> None:
-        """Finish every operation queued so far, close the connection and end the thread."""
+        """Finish every call queued so far, close the connection and end the thread."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._queue.put(Stop(loop, done))
@@ -133,6 +131,7 @@ class SqliteWorker:
                 except queue.Empty:
                     break
             if batch:
+                # answered together: one wake-up of each waiting event loop per group
                 settle(batch, self._run_batch(batch))
             if isinstance(item, Stop):
                 self._finish(item)
@@ -146,6 +145,27 @@ class SqliteWorker:
                 done: list[tuple[asyncio.Future[Any], Outcome]] = [(stop.future, (None, None))]
                 with contextlib.suppress(RuntimeError):
                     stop.loop.call_soon_threadsafe(resolve, done)
+
+    def _run_batch(self, batch: list[Call]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteWorker(CallThread):
+    """The writer: `submit` runs `fn(connection)` in the next group commit and returns its result."""
+
+    def __init__(
+        self, path: Path, synchronous: str, on_connect: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        super().__init__(path, on_connect, name="igot-store")
+        self._synchronous = synchronous
+        self._tables: set[str] = set()  # touched on the worker thread only
+        self._thread.start()
+
+    async def submit(self, table: str | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._call(table, fn)
 
     def _run_batch(self, batch: list[Call]) -> list[Outcome]:
         conn: sqlite3.Connection | None = None

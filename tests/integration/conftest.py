@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.store import Store
+from shared.store.mongo import MongoStore
+from shared.store.sqlite import SqliteStore
 from tests.integration.processes import (
     Deployment,
     base_env,
@@ -69,3 +72,19 @@ async def deployment(
             await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
     # SIGTERM drains and exits cleanly: a crash or a hang on the way out is a failure too.
     assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
+) -> AsyncIterator[Store]:
+    """Each store adapter in turn, empty: the SQLite file of standalone mode, a fresh MongoDB database."""
+    opened: Store = (
+        SqliteStore(tmp_path / "s.sqlite3") if request.param == "sqlite" else MongoStore(mongo_url, namespace)
+    )
+    try:
+        yield opened
+    finally:
+        await opened.close()
+        if request.param == "mongo":
+            drop_database(mongo_url, namespace)

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from services.gateway.inbox_view import detail_for_user, page_for_user
 from shared.data import deliveries, inbox, messages
 from shared.messages.push import MessageBody
 from shared.store import Store
-from shared.store.mongo import MongoStore
-from shared.store.sqlite import SqliteStore
 from shared.timefmt import iso_ms
-from tests.integration.processes import drop_database
 
 USER = "a" * 24
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
-) -> AsyncIterator[Store]:
-    opened: Store = (
-        SqliteStore(tmp_path / "s.sqlite3") if request.param == "sqlite" else MongoStore(mongo_url, namespace)
-    )
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        if request.param == "mongo":
-            drop_database(mongo_url, namespace)
 
 
 async def deliver(

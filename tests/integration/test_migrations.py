@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from igot.migrations import migrate_data
 from services.gateway.inbox_view import detail_for_user, page_for_user
 from shared.data import inbox, messages
 from shared.store import Document, Store
-from shared.store.mongo import MongoStore
-from shared.store.sqlite import SqliteStore
-from tests.integration.processes import drop_database
 
 USER = "u" * 24
 
@@ -33,23 +25,6 @@ def legacy_entry(n: int, **fields: object) -> Document:
         "attempts": [{"way": "inbox", "at": 1_700_000_000_000 + n, "result": "delivered"}],
         **fields,
     }
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
-) -> AsyncIterator[Store]:
-    opened: Store
-    if request.param == "sqlite":
-        opened = SqliteStore(tmp_path / "igot.sqlite3")
-    else:
-        opened = MongoStore(mongo_url, namespace)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        if request.param == "mongo":
-            drop_database(mongo_url, namespace)
 
 
 async def test_inline_messages_are_split_once_and_read_as_before(store: Store) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from shared.data import tokens
@@ -12,24 +9,6 @@ from shared.envelope import ApiError, Ret
 from shared.ids import now_ms
 from shared.sessions import authenticate
 from shared.store import Store
-from shared.store.mongo import MongoStore
-from shared.store.sqlite import SqliteStore
-from tests.integration.processes import drop_database
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
-) -> AsyncIterator[Store]:
-    opened: Store = (
-        SqliteStore(tmp_path / "s.sqlite3") if request.param == "sqlite" else MongoStore(mongo_url, namespace)
-    )
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        if request.param == "mongo":
-            drop_database(mongo_url, namespace)
 
 
 async def refused(store: Store, token: str | None) -> Ret:
