@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,6 @@ from shared.bus.port import (
 from shared.messages.base import BusMessage
 from tests.contract.bus_harness import (
     DELAYS,
-    KINDS,
     BadPing,
     Harness,
     Nobody,
@@ -34,18 +31,9 @@ from tests.contract.bus_harness import (
     PingV3,
     Pong,
     log_context,
-    open_harness,
     parked_count,
 )
 from tests.waiting import eventually
-
-
-@pytest.fixture(params=KINDS)
-async def harness(
-    request: pytest.FixtureRequest, amqp_url: str, namespace: str, tmp_path: Path
-) -> AsyncIterator[Harness]:
-    async with open_harness(request.param, amqp_url, namespace, tmp_path) as harness:
-        yield harness
 
 
 async def test_handler_gets_the_validated_model_with_the_log_context(harness: Harness) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,15 @@ from shared.bus.port import PermanentError, PublishError, Subscription, Transien
 from shared.metrics import Metrics
 from shared.store.sqlite import SqliteStore
 from tests.contract.bus_harness import (
-    KINDS,
     Changed,
     Harness,
     NewKey,
     OldKey,
     Ping,
     Pong,
-    open_harness,
     parked_count,
 )
 from tests.waiting import eventually
-
-
-@pytest.fixture(params=KINDS)
-async def harness(
-    request: pytest.FixtureRequest, amqp_url: str, namespace: str, tmp_path: Path
-) -> AsyncIterator[Harness]:
-    async with open_harness(request.param, amqp_url, namespace, tmp_path) as harness:
-        yield harness
 
 
 async def nothing(message: object) -> None:
