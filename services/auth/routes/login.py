@@ -7,7 +7,8 @@ from aiohttp import web
 from services.auth import accounts
 from services.auth.login_limiter import LoginLimiter
 from shared.envelope import ApiError, Ret
-from shared.web import SETTINGS, STORE, body_fields, client_address, json_envelope
+from shared.http_json import body_fields, json_envelope
+from shared.web import SETTINGS, STORE, client_address
 
 routes = web.RouteTableDef()
 LIMITER = web.AppKey("auth.login_limiter", LoginLimiter)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.gateway.app_keys import INGRESS
 from services.gateway.push_fields import parse_push
-from shared.web import body_fields, json_envelope
+from shared.http_json import body_fields, json_envelope
 
 routes = web.RouteTableDef()
 

@@ -7,8 +7,9 @@ from aiohttp import web
 from services.gateway.inbox_view import detail_for_user, page_for_user
 from shared.data import inbox
 from shared.envelope import invalid, not_found
+from shared.http_json import json_envelope
 from shared.sessions import authenticate
-from shared.web import STORE, json_envelope, token_of
+from shared.web import STORE, token_of
 
 routes = web.RouteTableDef()
 
