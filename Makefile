@@ -2,21 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test lint infra infra-down bench venv clean
 
-$(STAMP): pyproject.toml
+# What `make run` needs: iGot and its runtime dependencies, nothing for development.
+$(RUNTIME): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "installing iGot into $(VENV) (first run only)"
+	@$(PIP) -e .
+	@touch $(RUNTIME)
+
+# Tests, linters and benchmarks on top.
+$(STAMP): $(RUNTIME)
+	@$(PIP) -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 ## Standalone mode: every service in one process, SQLite under IGOT_DATA_DIR, http://127.0.0.1:8080
-run: $(STAMP)
-	IGOT_LOG_FORMAT=$${IGOT_LOG_FORMAT:-console} $(VENV)/bin/igot standalone
+run: $(RUNTIME)
+	@IGOT_LOG_FORMAT=$${IGOT_LOG_FORMAT:-console} $(VENV)/bin/igot standalone
 
 ## RabbitMQ and the MongoDB-compatible server, installed when missing and started when stopped
 infra: $(STAMP)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -17,12 +18,14 @@ from services.auth import app as auth_app
 from services.dispatcher import app as dispatcher_app
 from services.gateway import app as gateway_app
 from shared.bus import Bus, Subscription
+from shared.logs import get_logger
 from shared.metrics import Metrics
 from shared.settings import Settings
 from shared.store import Store
 from shared.topology import QUEUES
 from shared.web import BUS, METRICS, SERVICE, SETTINGS, STORE, add_health_routes, envelope_middleware
 
+log = get_logger("igot.runtime")
 Mode = Literal["standalone", "distributed"]
 SERVICES: dict[str, Callable[[web.Application], None]] = {
     "auth": auth_app.install,
@@ -32,11 +35,16 @@ SERVICES: dict[str, Callable[[web.Application], None]] = {
 SERVICE_NAMES = tuple(SERVICES)
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The standalone store's file."""
+    return settings.data_dir / "igot.sqlite3"
+
+
 def open_store(settings: Settings, mode: Mode) -> Store:
     if mode == "standalone":
         from shared.store.sqlite import SqliteStore
 
-        return SqliteStore(settings.data_dir / "igot.sqlite3")
+        return SqliteStore(sqlite_path(settings))
     from shared.store.mongo import MongoStore
 
     return MongoStore(settings.mongo_url.get_secret_value(), settings.mongo_db)
@@ -99,6 +107,8 @@ def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> we
     app[METRICS] = Metrics()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        if mode == "standalone" and not sqlite_path(settings).exists():
+            log.warning("no store yet: creating an empty one", path=str(sqlite_path(settings)))
         store = open_store(settings, mode)
         await store.ensure_indexes(ALL_INDEXES)
         if mode == "standalone":  # distributed deployments run `igot migrate` once, not every replica

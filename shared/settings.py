@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,12 +19,15 @@ class Settings(BaseSettings):
     # HTTP
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8080"
+    # How users reach this server (links, `igot push`); unset, it follows `http_host` and `http_port`.
+    public_url: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Reverse proxies (an Ingress, the compose proxy) whose X-Forwarded-For names the real client.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
-    # Standalone store
+    # Standalone store. A relative path is resolved against the iGot checkout when iGot runs from one
+    # (so `make run` and an admin command started in another directory share one store), else against
+    # the current directory.
     data_dir: Path = Path("./data")
 
     # Distributed infrastructure
@@ -62,3 +65,29 @@ class Settings(BaseSettings):
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _resolve_data_dir(cls, value: Path) -> Path:
+        return resolve_data_dir(value)
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.http_host in ("", "0.0.0.0", "::") else self.http_host
+            host = f"[{host}]" if ":" in host else host
+            object.__setattr__(self, "public_url", f"http://{host}:{self.http_port}")
+        return self
+
+
+# The directory holding `shared/`, `igot/` and `pyproject.toml` when iGot runs from its source checkout.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def resolve_data_dir(value: Path, *, checkout: Path = _CHECKOUT, cwd: Path | None = None) -> Path:
+    """An absolute data directory: relative paths count from the checkout, or else the current directory."""
+    value = value.expanduser()
+    if value.is_absolute():
+        return value
+    base = checkout if (checkout / "pyproject.toml").is_file() and (checkout / "igot").is_dir() else None
+    return ((base or cwd or Path.cwd()) / value).resolve()
