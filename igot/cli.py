@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
-from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology
+from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology, sqlite_path
 from services.auth import accounts
 from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
@@ -53,6 +55,12 @@ def _serve(
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    if settings.mode == "standalone" and not sqlite_path(settings).exists():
+        # Most often a command run with another IGOT_DATA_DIR (or directory) than the server's.
+        sys.stderr.write(
+            f"igot: no store at {sqlite_path(settings)} yet: creating an empty one"
+            " (set IGOT_DATA_DIR to the server's data directory to use its store)\n"
+        )
     store = open_store(settings, settings.mode)
     try:
         await store.ensure_indexes(ALL_INDEXES)
@@ -189,9 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_settings() -> Settings | None:
+    """The settings, or None after one line per problem on stderr, naming the variable (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors(include_url=False, include_input=False):
+            variable = "IGOT_" + str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+            sys.stderr.write(f"igot: {variable}: {problem['msg']}\n")
+    except SettingsError as error:  # a value that is not even JSON where a list is expected
+        field = str(error).split('"')[1] if '"' in str(error) else ""
+        variable = f"IGOT_{field.upper()}" if field else "settings"
+        sys.stderr.write(f"igot: {variable}: cannot parse the value ({error.__cause__ or error})\n")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
+    if settings is None:
+        return 2
     configure_logging(settings.log_format, settings.log_level)
     try:
         if args.command == "standalone":
