@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Outbox relay: how long an accepted message may stay unconfirmed before the relay publishes it.
     outbox_grace_seconds: float = Field(default=2.0, ge=0)
     outbox_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long a push's idempotency key stands for its first message; after it, the key is free again.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
 
     # Auth
     token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
