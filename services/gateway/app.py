@@ -23,10 +23,13 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         grace_seconds=settings.outbox_grace_seconds,
         interval_seconds=settings.outbox_interval_seconds,
     )
-    ingress = app[INGRESS] = Ingress(store, bus, key_cache(store), relay)
+    ingress = app[INGRESS] = Ingress(
+        store, bus, key_cache(store), relay, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
+    )
     await relay.start()
+    ingress.start()
     yield
-    await ingress.drain()
+    await ingress.stop()
     await relay.stop()
 
 

@@ -72,7 +72,8 @@ def render(entry: Document, message: Document) -> dict[str, Any]:
         if message.get(name):
             shown[name] = message[name]
     if message.get("extra"):
-        shown["extra"] = json.loads(message["extra"])
+        # Earlier releases stored NaN/Infinity in `extra`: shown as text, so the answer stays JSON.
+        shown["extra"] = json.loads(message["extra"], parse_constant=str)
     return shown
 
 

@@ -6,31 +6,42 @@ no body). The event is published at once, without the sender waiting for the bus
 already makes it safe. When the bus does not confirm, the entry stays and the outbox relay publishes it
 later, so nothing acknowledged is stranded.
 
-A retried send with the same idempotency key derives the same message id: its message exists already, so
-only the outbox entry is written (the first try may have stopped between the two writes) and the event
-published again; the dispatcher finds the inbox entry under the same id and delivers nothing twice. When
-the outbox entry exists too, the first try is still in flight and its id is the answer.
+Every message gets a fresh id, which says nothing about the key or the idempotency key. A push with an
+idempotency key first claims its record (`shared.data.idempotency`), which maps the key to that id for
+`idempotency_ttl_seconds`, as payment APIs do:
+
+* a reuse with the same content is a retry: it answers the recorded id and writes what the first try may
+  not have written (it may have stopped between the record, the message and the outbox entry), so the
+  event is published again; the dispatcher finds the inbox entry under the same id and delivers nothing
+  twice. When the outbox entry exists too, the first try is still in flight and its id is the answer;
+* a reuse with other content is refused (202, HTTP 422) and stores nothing;
+* once the record has expired the key is free again and makes a new message.
+
+Expired records are swept periodically (the store has no TTL indexes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 from services.gateway.outbox import OutboxRelay
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
-from shared.data import messages, outbox
+from shared.data import idempotency, messages, outbox
 from shared.data.keys import PushKey
 from shared.envelope import ApiError, Ret, not_found
 from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV2
 from shared.models import PushRequest
+from shared.periodic import Periodic
 from shared.store import Document, DuplicateKeyError, Store
 from shared.ttl_cache import TtlCache
 
 log = get_logger("igot.gateway.ingress")
+
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+SWEEP_SECONDS = 60.0
 
 
 class Ingress:
@@ -41,6 +52,7 @@ class Ingress:
         keys: TtlCache[str, PushKey | None],
         relay: OutboxRelay,
         *,
+        idempotency_ttl_seconds: float = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         publish_timeout: float = 2.0,
         max_publishing: int = 1024,
     ) -> None:
@@ -48,13 +60,31 @@ class Ingress:
         self._bus = bus
         self._keys = keys
         self._relay = relay
+        self._idempotency_ttl_ms = max(1, int(idempotency_ttl_seconds * 1000))
         self._publish_timeout = publish_timeout
         self._max_publishing = max_publishing
         self._publishing: set[asyncio.Task[None]] = set()
+        self._sweeper = Periodic(
+            "idempotency-sweep",
+            self.sweep_expired,
+            interval_seconds=SWEEP_SECONDS,
+            report="expired idempotency records deleted",
+        )
+
+    def start(self) -> None:
+        self._sweeper.start()
+
+    async def stop(self) -> None:
+        await self._sweeper.stop()
+        await self.drain()
 
     async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
         key = await self._resolve(key_value)
-        message_id = _message_id(key.value, fields.idempotency_key)
+        now = now_ms()
+        message_id = new_id()
+        repeat = False
+        if fields.idempotency_key is not None:
+            message_id, repeat = await self._claim(key.value, fields.idempotency_key, fields, message_id, now)
         temporary = key.kind == "temporary"
         message = messages.new_message(
             message_id=message_id,
@@ -64,21 +94,19 @@ class Ingress:
             topic=fields.topic,
             body=fields.body,
             extra=fields.extra,
-            created_at=now_ms(),
+            created_at=now,
         )
         if fields.idempotency_key is None:
             # A fresh id cannot collide: both writes at once, one wait for the store. Should one of them
             # fail, the sender hears 503 and the relay drops an entry whose message never arrived.
             event = _accepted_event(message, recipient=key.user_id)
             await asyncio.gather(messages.insert(self._store, message), outbox.insert(self._store, event))
-            repeat = False
         else:
-            repeat = False
+            # A retry (or a replica racing the first try) may have written either already: one at a time.
             try:
                 await messages.insert(self._store, message)
             except DuplicateKeyError:
-                # The event describes the message as first stored, whatever this retry carried.
-                repeat = True
+                # The event describes the message as first stored.
                 message = await messages.get_by_id(self._store, message_id) or message
             event = _accepted_event(message, recipient=key.user_id)
             try:
@@ -89,6 +117,28 @@ class Ingress:
         log.info("push accepted", message_id=message_id, key_kind=event.key_kind, repeat=repeat)
         await self._publish_soon(event, trace_id)
         return message_id
+
+    async def _claim(
+        self, key_value: str, idempotency_key: str, fields: PushRequest, message_id: str, now: int
+    ) -> tuple[str, bool]:
+        """The id the idempotency key stands for, and whether this push repeats an earlier one."""
+        content = idempotency.fingerprint(
+            body=fields.body.model_dump(), topic=fields.topic, extra=fields.extra
+        )
+        record = await idempotency.claim(
+            self._store,
+            idempotency.key_hash(key_value, idempotency_key),
+            message_id=message_id,
+            content=content,
+            now=now,
+            ttl_ms=self._idempotency_ttl_ms,
+        )
+        if record.fingerprint != content:
+            raise ApiError(Ret.INVALID, "idempotency key reused with different content", http_status=422)
+        return record.message_id, not record.claimed
+
+    async def sweep_expired(self) -> int:
+        return await idempotency.delete_expired(self._store, now_ms())
 
     async def _publish_soon(self, event: MessageAcceptedV2, trace_id: str) -> None:
         """Publish without making the sender wait for the bus: the message is safe in the outbox already.
@@ -147,10 +197,3 @@ def _accepted_event(message: Document, *, recipient: str) -> MessageAcceptedV2:
 
 def _gone(reason: str) -> ApiError:
     return ApiError(Ret.KEY_INACTIVE, reason, http_status=410)
-
-
-def _message_id(key_value: str, idempotency_key: str | None) -> str:
-    """With an idempotency key the id is derived from it, so a repeat collides with the first insert."""
-    if idempotency_key is None:
-        return new_id()
-    return hashlib.sha256(f"{key_value}\0{idempotency_key}".encode()).hexdigest()[:24]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+from yarl import URL
 
 from shared.data import inbox as inbox_entries
 from shared.data import messages, outbox
@@ -33,11 +34,97 @@ async def stored_counts(deployment: Deployment) -> dict[str, int]:
         await store.close()
 
 
+def raw(url: str | URL, body: bytes, content_type: str = "application/json") -> dict[str, object]:
+    """A request sent byte for byte as written, with the given Content-Type."""
+    return {"url": url, "data": body, "headers": {"Content-Type": content_type}}
+
+
+def multipart(*parts: bytes, boundary: bytes = b"b0undary") -> bytes:
+    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
+    return body + b"--" + boundary + b"--\r\n"
+
+
+CONTENT_PART = b'Content-Disposition: form-data; name="content"\r\n'
+MULTIPART = "multipart/form-data; boundary=b0undary"
+FORM = "application/x-www-form-urlencoded"
+NESTED = 2000  # deep enough to exhaust the parser's recursion, small enough to stay under MAX_BODY
+
+
+def malformed_input_cases(base: str, key: str) -> list[tuple[str, str, dict[str, object], int, int]]:
+    """Bodies, URLs and fields no parser or store should ever see: each a 400 with `ret 202`."""
+    push = f"{base}/{key}"
+    cases: list[tuple[str, str, dict[str, object]]] = [
+        ("NaN", "POST", raw(push, b'{"content":"x","n":NaN}')),
+        ("Infinity nested", "POST", raw(push, b'{"content":"x","d":{"e":[1,Infinity]}}')),
+        ("-Infinity", "POST", raw(push, b'{"content":"x","n":-Infinity}')),
+        ("overflowing number", "POST", raw(push, b'{"content":"x","n":1e400}')),
+        ("deep arrays", "POST", raw(push, b"[" * NESTED + b"]" * NESTED)),
+        ("deep field", "POST", raw(push, b'{"content":"x","d":' + b"[" * NESTED + b"]" * NESTED + b"}")),
+        ("lone surrogate", "POST", raw(push, b'{"content":"\\ud800"}')),
+        ("lone surrogate key", "POST", raw(push, b'{"content":"x","\\udc00":1}')),
+        ("surrogate as UTF-8 bytes", "POST", raw(push, b'{"content":"\xed\xa0\x80"}')),
+        (
+            "multipart without boundary",
+            "POST",
+            raw(push, multipart(CONTENT_PART + b"\r\nx"), "multipart/form-data"),
+        ),
+        (
+            "multipart with another boundary",
+            "POST",
+            raw(push, multipart(CONTENT_PART + b"\r\nx"), "multipart/form-data; boundary=other"),
+        ),
+        ("multipart truncated", "POST", raw(push, b"--b0undary\r\n" + CONTENT_PART + b"\r\nx", MULTIPART)),
+        (
+            "multipart without Content-Disposition",
+            "POST",
+            raw(push, multipart(b"Content-Type: text/plain\r\n\r\nx"), MULTIPART),
+        ),
+        (
+            "multipart file",
+            "POST",
+            raw(
+                push,
+                multipart(b'Content-Disposition: form-data; name="content"; filename="a"\r\n\r\nx'),
+                MULTIPART,
+            ),
+        ),
+        ("multipart not UTF-8", "POST", raw(push, multipart(CONTENT_PART + b"\r\n\xff\xfe"), MULTIPART)),
+        ("form escapes not UTF-8", "POST", raw(push, b"content=%ff%fe", FORM)),
+        ("form surrogate escape", "POST", raw(push, b"content=%ed%a0%80", FORM)),
+        ("form bytes not UTF-8", "POST", raw(push, b"content=\xff", FORM)),
+        ("query not UTF-8", "GET", {"url": URL(f"{push}/x?title=%ff", encoded=True)}),
+        ("query not UTF-8 on POST", "POST", raw(URL(f"{push}?title=%ff", encoded=True), b'{"content":"x"}')),
+        ("path not UTF-8", "GET", {"url": URL(f"{push}/%ff%fe", encoded=True)}),
+        ("path NUL", "GET", {"url": URL(f"{push}/a%00b", encoded=True)}),
+        ("copy flag true", "POST", raw(push, b'{"content":"x","automaticallyCopy":true}')),
+        ("copy flag 1.0", "POST", raw(push, b'{"content":"x","automaticallyCopy":1.0}')),
+        ("copy flag +1", "POST", raw(push, b'{"content":"x","automaticallyCopy":"+1"}')),
+        ("copy flag 1_0", "POST", raw(push, b'{"content":"x","automaticallyCopy":"1_0"}')),
+        (
+            "copy flag Arabic-Indic one",
+            "POST",
+            raw(push, '{"content":"x","automaticallyCopy":"\u0661"}'.encode()),
+        ),
+        ("copy flag in query", "GET", {"url": f"{push}/x?automaticallyCopy=%2B1"}),
+        ("url CRLF", "POST", raw(push, b'{"content":"x","url":"https://x/\\r\\nSet-Cookie: a=b"}')),
+        ("url NUL", "POST", raw(push, b'{"content":"x","url":"https://x/\\u0000"}')),
+        ("title LF", "POST", raw(push, b'{"content":"x","title":"a\\nBcc: x@example.com"}')),
+        ("title CR in query", "GET", {"url": URL(f"{push}/x?title=a%0Db", encoded=True)}),
+        ("copy NUL", "POST", raw(push, b'{"content":"x","copy":"a\\u0000"}')),
+        ("topic LF", "POST", raw(push, b"content=x&topic=a%0Ab", FORM)),
+        ("idempotency key CR", "POST", raw(push, b'{"content":"x","idempotencyKey":"k\\r"}')),
+        ("content NUL", "POST", raw(push, b'{"content":"a\\u0000b"}')),
+        ("content escape", "POST", raw(push, b'{"content":"a\\u001bb"}')),
+    ]
+    return [(name, method, request, 400, 202) for name, method, request in cases]
+
+
 async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> None:
     key = deployment.cli_json("user", "create", "--email", "bad@example.com")["key"]
     base = deployment.gateway_url
     async with aiohttp.ClientSession() as session:
         cases: list[tuple[str, str, dict[str, object], int, int]] = [
+            *malformed_input_cases(base, key),
             ("unknown key", "GET", {"url": f"{base}/{'0' * 24}/hello"}, 404, 203),
             ("not a key", "GET", {"url": f"{base}/nope/hello"}, 404, 203),
             (
@@ -133,19 +220,27 @@ async def test_refusals_are_clear_and_store_nothing(deployment: Deployment) -> N
         )
         assert op_code["ret"] == 303
 
-        # A good push still works afterwards, and it is the only message stored.
+        # Good pushes still work afterwards, in every form, and they are the only messages stored.
         _, good = await get_json(session, f"{base}/{key}/fine")
         assert good["ret"] == 0
+        multi_line = multipart(
+            CONTENT_PART + b"\r\nmulti\r\npart", b'Content-Disposition: form-data; name="title"\r\n\r\nt'
+        )
+        for body, content_type in ((multi_line, MULTIPART), ("content=caf%C3%A9+%09+é".encode(), FORM)):
+            _, accepted = await post_json(
+                session, f"{base}/{key}", data=body, headers={"Content-Type": content_type}
+            )
+            assert accepted["ret"] == 0, accepted
         token = await sign_in(deployment, session, "bad@example.com")
         _, too_big_page = await get_json(
             session, f"{base}/open/message/", params={"token": token, "size": 51}
         )
         assert too_big_page["ret"] == 202
 
-        await wait_for_inbox(deployment, session, token, 1)
+        await wait_for_inbox(deployment, session, token, 3)
         shown = (await inbox(deployment, session, token))["messages"]
-        assert [m["body"]["content"] for m in shown] == ["fine"]
-        assert (await stored_counts(deployment))["messages"] == 1
+        assert sorted(m["body"]["content"] for m in shown) == ["café \t é", "fine", "multi\r\npart"]
+        assert (await stored_counts(deployment))["messages"] == 3
 
 
 async def test_new_login_code_revokes_old_code_and_its_tokens(deployment: Deployment) -> None:

@@ -1,6 +1,13 @@
-"""Client API over the inbox: list, detail (marks read), mark read."""
+"""Client API over the inbox: list, detail (marks read), mark read.
+
+Opening a message marks it read, so its detail refuses HEAD (405) instead of the HEAD aiohttp adds to a
+GET route: a HEAD must change nothing. Paging numbers are plain ASCII digits (no `+`, `_`, other
+scripts' digits) and bounded, so the store's 64-bit skip never overflows.
+"""
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 
@@ -14,18 +21,21 @@ from shared.web import STORE, token_of
 routes = web.RouteTableDef()
 
 MAX_PAGE_SIZE = 50
+# The last page whose skip, `(index - 1) * size`, still fits a signed 64-bit integer at the largest size.
+MAX_PAGE_INDEX = (2**63 - 1) // MAX_PAGE_SIZE
+ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-def _positive_int(request: web.Request, name: str, default: int) -> int:
+def _page_number(request: web.Request, name: str, *, default: int, largest: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"{name} must be a whole number") from None
-    if value < 1:
-        raise invalid(f"{name} must be at least 1")
+    # `int()` would also take "+2", "1_000", " 3" and digits of other scripts: clients must send plain digits.
+    if not ASCII_DIGITS.fullmatch(raw):
+        raise invalid(f"{name} must be a whole number between 1 and {largest}")
+    value = int(raw)
+    if not 1 <= value <= largest:
+        raise invalid(f"{name} must be a whole number between 1 and {largest}")
     return value
 
 
@@ -34,15 +44,13 @@ def _positive_int(request: web.Request, name: str, default: int) -> int:
 async def list_messages(request: web.Request) -> web.Response:
     store = request.app[STORE]
     user_id = await authenticate(store, token_of(request))
-    index = _positive_int(request, "index", 1)
-    size = _positive_int(request, "size", 20)
-    if size > MAX_PAGE_SIZE:
-        raise invalid(f"size must be at most {MAX_PAGE_SIZE}")
+    index = _page_number(request, "index", default=1, largest=MAX_PAGE_INDEX)
+    size = _page_number(request, "size", default=20, largest=MAX_PAGE_SIZE)
     shown, count = await page_for_user(store, user_id, skip=(index - 1) * size, limit=size)
     return json_envelope({"messages": shown, "count": count})
 
 
-@routes.get("/open/message/{id}")
+@routes.get("/open/message/{id}", allow_head=False)
 async def message_detail(request: web.Request) -> web.Response:
     store = request.app[STORE]
     user_id = await authenticate(store, token_of(request))
