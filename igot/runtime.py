@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from igot import openapi
 from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
 from services.auth import app as auth_app
@@ -129,6 +130,7 @@ def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> we
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(bus_ctx)
     add_health_routes(app)
+    openapi.install(app, public_url=settings.public_url)
     # Order matters for routing: fixed paths first, the gateway's catch-all push routes last.
     for name in SERVICE_NAMES:
         if name in services:
