@@ -19,6 +19,7 @@ from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, 
 from services.auth import accounts
 from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
+from shared.http_server import serve
 from shared.logs import configure_logging, get_logger
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
@@ -44,14 +45,7 @@ def _serve(
         log.info("igot ready", url=f"http://{host}:{port}", mode=mode, services=services, **where)
 
     app.on_startup.append(announce)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=30.0,
-    )
+    serve(app, host=host, port=port, header_timeout=settings.http_header_timeout_seconds)
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[Any]]) -> Any:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from services.auth.data import login_codes, users
-from shared.data import deliveries, inbox, keys, messages, outbox, push_ways, tokens
+from services.auth.data import login_codes, login_failures, users
+from shared.data import deliveries, idempotency, inbox, keys, messages, outbox, push_ways, tokens
 from shared.store import IndexSpec
 
 ALL_INDEXES: tuple[IndexSpec, ...] = (
     *users.INDEXES,
     *login_codes.INDEXES,
+    *login_failures.INDEXES,
     *keys.INDEXES,
     *tokens.INDEXES,
     *outbox.INDEXES,
+    *idempotency.INDEXES,
     *messages.INDEXES,
     *inbox.INDEXES,
     *deliveries.INDEXES,

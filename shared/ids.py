@@ -1,24 +1,20 @@
-"""Identifiers: 24 lowercase hex like a MongoDB ObjectId, time-ordered so ids sort by creation."""
+"""Identifiers: 24 lowercase hex like a MongoDB ObjectId, time-ordered so ids sort by creation second.
+
+An id is 4 bytes of seconds and 8 random bytes. Nothing in it counts: two ids a client sees (its own
+pushes, say) tell nothing about how many were made in between by anyone else, as a counter would.
+Within one second ids are in no particular order; what needs an order inside a second sorts by a
+millisecond field first (`createdAt`). 64 random bits make a collision within one second negligible.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
-import threading
 import time
-
-_counter_lock = threading.Lock()
-_counter = int.from_bytes(os.urandom(3), "big")
-_process_part = os.urandom(5)
 
 
 def new_id() -> str:
-    """4 bytes of seconds, 5 random bytes fixed per process, a 3-byte counter: unique and sortable."""
-    global _counter
-    with _counter_lock:
-        _counter = (_counter + 1) & 0xFFFFFF
-        count = _counter
-    return (int(time.time()).to_bytes(4, "big") + _process_part + count.to_bytes(3, "big")).hex()
+    """4 bytes of seconds, then 8 random bytes: unique, sortable by second, and revealing no volume."""
+    return (int(time.time()).to_bytes(4, "big") + secrets.token_bytes(8)).hex()
 
 
 def new_push_key() -> str:

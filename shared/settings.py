@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Reverse proxies (an Ingress, the compose proxy) whose X-Forwarded-For names the real client.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    # Slow clients: seconds to send the request line and headers once a request began, and its body.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # When set, GET /metrics requires `Authorization: Bearer <token>`; empty leaves it open.
+    metrics_token: SecretStr = SecretStr("")
 
     # Standalone store. A relative path is resolved against the iGot checkout when iGot runs from one
     # (so `make run` and an admin command started in another directory share one store), else against
@@ -48,6 +53,9 @@ class Settings(BaseSettings):
     # Auth
     token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     login_code_ttl_seconds: int = Field(default=300, ge=30)
+    # Failed sign-ins allowed per minute: per client address (IPv6 by /64), and from all clients together.
+    login_failures_per_client: int = Field(default=10, ge=1)
+    login_failures_global: int = Field(default=300, ge=1)
 
     # Channels (used by later delivery ways; every external endpoint is a setting)
     smtp_host: str = "127.0.0.1"

@@ -1,8 +1,10 @@
-"""Removes expired login codes and long-expired tokens (the store has no TTL indexes to do it)."""
+"""Removes expired login codes, long-expired tokens and failed sign-ins that left the limiter's window
+(the store has no TTL indexes to do it)."""
 
 from __future__ import annotations
 
 from services.auth.data import login_codes
+from services.auth.login_limiter import LoginLimiter
 from shared.data import tokens
 from shared.ids import now_ms
 from shared.periodic import Periodic
@@ -10,8 +12,9 @@ from shared.store import Store
 
 
 class ExpirySweeper:
-    def __init__(self, store: Store, *, interval_seconds: float = 600.0) -> None:
+    def __init__(self, store: Store, limiter: LoginLimiter, *, interval_seconds: float = 60.0) -> None:
         self._store = store
+        self._limiter = limiter
         self._periodic = Periodic(
             "expiry-sweeper",
             self.sweep_once,
@@ -21,9 +24,8 @@ class ExpirySweeper:
 
     async def sweep_once(self) -> int:
         now = now_ms()
-        return await login_codes.delete_expired_before(self._store, now) + await tokens.delete_expired_before(
-            self._store, now
-        )
+        codes = await login_codes.delete_expired_before(self._store, now)
+        return codes + await tokens.delete_expired_before(self._store, now) + await self._limiter.sweep()
 
     def start(self) -> None:
         self._periodic.start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -31,6 +32,21 @@ T = TypeVar("T")
 MAX_BATCH = 256
 
 Outcome = tuple[Any, BaseException | None]  # (result, error)
+
+
+def make_private(path: Path) -> None:
+    """Create the store's directory (0700) and file (0600) for iGot's user alone: they hold push keys and
+    message bodies. What exists already is tightened (group and other bits removed), never loosened; a
+    file or directory owned by someone else is left as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    # SQLite gives its -wal and -shm files the mode of the database file; older installs may have them.
+    for each in (path.parent, path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            mode = each.stat().st_mode & 0o777
+            if mode & 0o077:
+                each.chmod(mode & ~0o077)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +234,7 @@ class SqliteWorker(CallThread):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self._path)
             conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")

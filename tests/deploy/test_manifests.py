@@ -3,6 +3,7 @@
 * every Kubernetes manifest in deploy/k8s validates (strict) against the Kubernetes 1.30 schemas that
   kubernetes-validate ships, and kustomization.yaml lists every one of them;
 * docker-compose.yml validates against the Compose specification (check-jsonschema's vendored schema);
+* that X-Forwarded-For is believed from the proxy in front of iGot only, never from a whole private range;
 * what a user would trip over: an `igot serve <name>` naming no service, an `IGOT_*` variable that is no
   setting (or a value the settings refuse, or a credential outside the Secret), probes on the wrong paths,
   Services, autoscalers and budgets that select nothing, and the path routing of the Ingress and of the
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +313,30 @@ def test_credentials_live_in_the_secret() -> None:
     assert {"IGOT_AMQP_URL", "IGOT_MONGO_URL"} <= set(_secret())
     for key, value in _secret().items():
         assert "REPLACE" in value, f"{key}: the shipped Secret holds placeholders only"
+
+
+# Broadest network a deployment file may trust: wider than this, clients share it with the proxies.
+NARROWEST_TRUSTED_PREFIX = {4: 24, 6: 64}
+
+
+def test_no_deployment_trusts_a_broad_network() -> None:
+    for where, env in _environments():
+        for network in json.loads(env.get("IGOT_TRUSTED_PROXIES", "[]")):
+            parsed = ip_network(network)
+            assert parsed.prefixlen >= NARROWEST_TRUSTED_PREFIX[parsed.version], f"{where} trusts {network}"
+
+
+def test_compose_trusts_exactly_its_proxy() -> None:
+    compose = _compose()
+    proxy_address = ip_address(compose["services"]["proxy"]["networks"]["default"]["ipv4_address"])
+    (subnet,) = [ip_network(c["subnet"]) for c in compose["networks"]["default"]["ipam"]["config"]]
+    assert proxy_address in subnet
+    for name, service in compose["services"].items():
+        trusted = service.get("environment", {}).get("IGOT_TRUSTED_PROXIES")
+        if trusted is not None:
+            assert [ip_network(n) for n in json.loads(trusted)] == [ip_network(proxy_address)], name
+    for name in SERVICE_NAMES:
+        assert "IGOT_TRUSTED_PROXIES" in compose["services"][name]["environment"], name
 
 
 def test_containers_listen_where_they_are_probed() -> None:

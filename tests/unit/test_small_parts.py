@@ -1,10 +1,9 @@
-"""Small pure pieces: time format, ids, topic matching, the login limiter, the envelope."""
+"""Small pure pieces: time format, ids, topic matching, the envelope."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.auth.login_limiter import LoginLimiter
 from shared.bus.port import topic_matches
 from shared.envelope import ApiError, Ret, envelope, error_envelope
 from shared.ids import is_hex24, new_id, new_push_key
@@ -41,15 +40,6 @@ def test_ids_are_24_hex_unique_and_time_ordered() -> None:
 )
 def test_topic_matching(pattern: str, key: str, matches: bool) -> None:
     assert topic_matches(pattern, key) is matches
-
-
-def test_login_limiter_blocks_after_repeated_failures_per_client() -> None:
-    limiter = LoginLimiter(max_failures=3, window_seconds=60)
-    for _ in range(3):
-        assert not limiter.blocked("10.0.0.1")
-        limiter.failed("10.0.0.1")
-    assert limiter.blocked("10.0.0.1")
-    assert not limiter.blocked("10.0.0.2")
 
 
 def test_envelopes() -> None:

@@ -1,4 +1,4 @@
-"""`POST /open/user/login {code}` → `{token}`."""
+"""`POST /open/user/login {code}` → `{token}`; refused with 205 and `Retry-After` while throttled."""
 
 from __future__ import annotations
 
@@ -7,25 +7,32 @@ from aiohttp import web
 from services.auth import accounts
 from services.auth.login_limiter import LoginLimiter
 from shared.envelope import ApiError, Ret
-from shared.http_json import body_fields, json_envelope
+from shared.http_json import body_fields, error_response, json_envelope
+from shared.logs import get_logger
 from shared.web import SETTINGS, STORE, client_address
 
 routes = web.RouteTableDef()
 LIMITER = web.AppKey("auth.login_limiter", LoginLimiter)
+
+log = get_logger("igot.auth")
 
 
 @routes.post("/open/user/login")
 async def login(request: web.Request) -> web.Response:
     limiter = request.app[LIMITER]
     client = client_address(request)
-    if limiter.blocked(client):
-        raise ApiError(Ret.RATE_LIMITED, "too many failed sign-ins, wait a minute")
+    refusal = await limiter.refusal(client)
+    if refusal is not None:
+        log.warning("sign-in throttled", reason=refusal.reason, retry_after=refusal.retry_after_seconds)
+        response = error_response(request, ApiError(Ret.RATE_LIMITED, refusal.reason, http_status=429))
+        response.headers["Retry-After"] = str(refusal.retry_after_seconds)
+        return response
     code = (await body_fields(request)).get("code")
     try:
         token = await accounts.login(
             request.app[STORE], code, token_ttl_seconds=request.app[SETTINGS].token_ttl_seconds
         )
     except ApiError:
-        limiter.failed(client)
+        await limiter.failed(client)
         raise
     return json_envelope({"token": token})
