@@ -8,7 +8,6 @@ the delivery attempts are the inbox's own (the entry was stored) followed by eve
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared.data import deliveries, inbox, messages
@@ -72,8 +71,7 @@ def render(entry: Document, message: Document) -> dict[str, Any]:
         if message.get(name):
             shown[name] = message[name]
     if message.get("extra"):
-        # Earlier releases stored NaN/Infinity in `extra`: shown as text, so the answer stays JSON.
-        shown["extra"] = json.loads(message["extra"], parse_constant=str)
+        shown["extra"] = messages.parse_extra(message["extra"])
     return shown
 
 

@@ -8,7 +8,9 @@ Each recipient has a small inbox entry pointing at it (`shared.data.inbox`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 from shared.messages.push import MessageBody
 from shared.store import Document, IndexSpec, Store
@@ -42,6 +44,13 @@ def new_message(
         if value is not None:
             message[field] = value
     return message
+
+
+def parse_extra(text: str | None) -> Any:
+    """The sender's other fields, from the JSON text they are stored as. Non-finite numbers, which
+    releases before they were refused could store, come back as text ("NaN"), so every answer and
+    every delivery stays strict JSON."""
+    return json.loads(text, parse_constant=str) if text else None
 
 
 async def insert(store: Store, message: Document) -> None:

@@ -23,6 +23,7 @@ from typing import ClassVar
 import aiohttp
 
 from services.dispatcher.channels.base import Channel, Delivery, DeliveryResult
+from shared.data import messages
 from shared.data.push_ways import WayTarget
 from shared.failures import PermanentError, ThrottledError, TransientError
 from shared.timefmt import iso_ms
@@ -47,13 +48,14 @@ def payload(delivery: Delivery) -> bytes:
             "content": body.content,
             "url": body.url,
             "copy": body.copyText,
-            "extra": json.loads(delivery.extra) if delivery.extra else None,
+            "extra": messages.parse_extra(delivery.extra),
             "source": delivery.source,
             "topic": delivery.topic,
             "createTime": iso_ms(delivery.created_at),
         },
         ensure_ascii=False,
         separators=(",", ":"),
+        allow_nan=False,
     ).encode()
 
 
