@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> we
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         if mode == "standalone" and not sqlite_path(settings).exists():
-            log.warning("no store yet: creating an empty one", path=str(sqlite_path(settings)))
+            log.info("no store yet: creating an empty one", path=str(sqlite_path(settings)))
         store = open_store(settings, mode)
         await store.ensure_indexes(ALL_INDEXES)
         if mode == "standalone":  # distributed deployments run `igot migrate` once, not every replica
