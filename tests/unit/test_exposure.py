@@ -95,14 +95,23 @@ def test_protocol_errors_become_envelopes_that_quote_nothing(
     assert (refusal.ret, refusal.http_status, refusal.reason) == (202, status, reason)
 
 
-async def test_the_store_file_and_directory_are_private(tmp_path: Path) -> None:
-    data = tmp_path / "fresh"
+async def write_once(data: Path) -> None:
     store = SqliteStore(data / "igot.sqlite3")
     await store.collection("c").insert_one({"_id": "a"})
     await store.close()
+
+
+def assert_private(data: Path) -> None:
+    """The directory 0700, the database and its WAL files 0600."""
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for path in data.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+async def test_the_store_file_and_directory_are_private(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    await write_once(data)
+    assert_private(data)
 
 
 async def test_an_existing_store_is_tightened(tmp_path: Path) -> None:
@@ -111,12 +120,8 @@ async def test_an_existing_store_is_tightened(tmp_path: Path) -> None:
     data.chmod(0o755)
     (data / "igot.sqlite3").touch()
     (data / "igot.sqlite3").chmod(0o644)
-    store = SqliteStore(data / "igot.sqlite3")
-    await store.collection("c").insert_one({"_id": "a"})
-    await store.close()
-    assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    for path in data.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    await write_once(data)
+    assert_private(data)
 
 
 def test_narrower_modes_are_never_loosened(tmp_path: Path) -> None:
