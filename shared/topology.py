@@ -5,7 +5,8 @@ because its consumer has not started yet (the message would otherwise wait in th
 request would fail to publish).
 
 * `dispatcher.accepted` routes accepted messages (V1 and V2 during the rollout of V2);
-* `dispatcher.deliver.<way>`, one per push way in `DELIVERY_WAYS`, bound to `deliver.<way>.v1`.
+* `dispatcher.deliver.<way>`, one per push way in `DELIVERY_WAYS`, bound to `deliver.<way>.v1` (deliveries)
+  and `verify.<way>.v1` (the verification of a newly bound way).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.messages.base import BusMessage
-from shared.messages.delivery import DeliveryRequestedV1, deliver_routing_key
+from shared.messages.delivery import (
+    DeliveryRequestedV1,
+    VerificationRequestedV1,
+    deliver_routing_key,
+    verify_routing_key,
+)
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 
 
@@ -32,7 +38,11 @@ DELIVERY_WAYS: tuple[str, ...] = ("webhook",)
 
 
 def deliver_queue(way: str) -> QueueSpec:
-    return QueueSpec(f"dispatcher.deliver.{way}", (DeliveryRequestedV1,), (deliver_routing_key(way),))
+    return QueueSpec(
+        f"dispatcher.deliver.{way}",
+        (DeliveryRequestedV1, VerificationRequestedV1),
+        (deliver_routing_key(way), verify_routing_key(way)),
+    )
 
 
 DISPATCHER_DELIVER: dict[str, QueueSpec] = {way: deliver_queue(way) for way in DELIVERY_WAYS}

@@ -1,10 +1,12 @@
 """Push ways of a user (owned by auth, which binds and verifies them; the dispatcher reads them).
 
-One document per user: `{_id: <user id>, orders: ["bark", "email", "wechat", "webhook"], bark: {key,
-status}, email: {key, status}, wechat: {key, status}, webhook: {key: <url>, secret, status}}`; `status`
-0 unbound, 1 bound (not verified yet), 2 verified. `orders` is the user's preference: strong messages
-try the verified ways in that order. A way's `key` is its target: the Bark device URL, the address, the
-WeChat open id, the webhook URL.
+One document per user: `{_id: <user id>, orders: ["bark", "email", "wechat", "webhook"], bark: {key:
+<device key>, server, status}, email: {key: <address>, unsubscribe, status}, wechat: {key: <open id>,
+status}, webhook: {key: <url>, secret, status}}`; `status` 0 unbound, 1 bound (not verified yet), 2
+verified. `orders` is the user's preference: strong messages try the verified ways in that order. A way's
+`key` is its target; Bark's `server` is where its device key is pushed to (the user's own Bark server or
+`IGOT_BARK_SERVER`), the webhook's `secret` signs every request, the e-mail's `unsubscribe` token makes
+its unsubscribe link.
 """
 
 from __future__ import annotations
@@ -21,29 +23,37 @@ UNBOUND, BOUND, VERIFIED = 0, 1, 2
 
 @dataclass(frozen=True)
 class WayTarget:
-    """Where one way delivers: its key, and the secret it signs with (webhooks)."""
+    """Where one way delivers: its key, the secret it signs with (webhooks), its server (Bark)."""
 
     way: str
     key: str
     secret: str | None = None
+    server: str | None = None
 
 
 async def get_for_user(store: Store, user_id: str) -> Document | None:
     return await store.collection(COLLECTION).find_one({"_id": user_id})
 
 
-def target_of(doc: Document | None, way: str) -> WayTarget | None:
-    """The way's target when it is verified, else None."""
+def target_of(doc: Document | None, way: str, *, min_status: int = VERIFIED) -> WayTarget | None:
+    """The way's target when it is verified (with `min_status=BOUND`: bound at least), else None."""
     if doc is None:
         return None
     settings = doc.get(way)
-    if not isinstance(settings, dict) or settings.get("status") != VERIFIED:
+    if not isinstance(settings, dict) or not isinstance(settings.get("status"), int):
+        return None
+    if settings["status"] < min_status:
         return None
     key = settings.get("key")
     if not isinstance(key, str) or not key:
         return None
-    secret = settings.get("secret")
-    return WayTarget(way=way, key=key, secret=secret if isinstance(secret, str) else None)
+    secret, server = settings.get("secret"), settings.get("server")
+    return WayTarget(
+        way=way,
+        key=key,
+        secret=secret if isinstance(secret, str) else None,
+        server=server if isinstance(server, str) else None,
+    )
 
 
 def verified_in_order(doc: Document | None) -> list[WayTarget]:

@@ -15,6 +15,10 @@ def deliver_routing_key(way: str, version: int = 1) -> str:
     return f"deliver.{way}.v{version}"
 
 
+def verify_routing_key(way: str, version: int = 1) -> str:
+    return f"verify.{way}.v{version}"
+
+
 class DeliveryRequestedV1(BusMessage):
     """Deliver inbox entry `entry_id` on `way`; should that way fail for good, go on with `remaining`.
 
@@ -37,3 +41,29 @@ class DeliveryRequestedV1(BusMessage):
     @property
     def routing_key(self) -> str:
         return deliver_routing_key(self.way, self.version)
+
+
+class VerificationRequestedV1(BusMessage):
+    """Send the verification of a newly bound push way: one message with the link that verifies it.
+
+    Published by auth when a way is bound (or the verification is sent again); consumed by the same
+    per-way consumer as deliveries, so each channel's code lives in one place. `key` is the way's key at
+    binding time: a verification for a key the user has since replaced is not sent. Not an inbox
+    message: no entry, no delivery record, no fallback to another way.
+    """
+
+    type: Literal["verification.requested"] = "verification.requested"
+    version: Literal[1] = 1
+
+    request_id: str
+    user_id: str
+    way: str
+    key: str
+    title: str
+    content: str
+    url: str  # the verification link
+    created_at: int  # epoch milliseconds
+
+    @property
+    def routing_key(self) -> str:
+        return verify_routing_key(self.way, self.version)
