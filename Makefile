@@ -42,9 +42,11 @@ lint: $(STAMP)
 test: infra lint
 	$(PY) -m pytest
 
-## Throughput and latency of push ingress in both modes, against a bare aiohttp baseline
+## Push ingress in both modes against a bare aiohttp baseline; then pushes delivered to a (fake) Bark
+## server end to end against a raw RabbitMQ publish+consume loop
 bench: infra
 	$(PY) -m bench.run
+	$(PY) -m bench.delivery
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -3,7 +3,9 @@
 `python -m bench.load --url http://127.0.0.1:PORT/KEY` keeps `--concurrency` workers posting a small JSON
 push for `--warmup` then `--duration` seconds and prints one JSON object on stdout: throughput and latency
 of the measured window, errors by kind, and how many distinct message ids were accepted over the whole run
-(warm-up included) for the durability check.
+(warm-up included) for the durability check. With `--stamp` each push's content ends with
+`sent@<unix time>`, so a receiver on the same machine (the delivery benchmark's fake Bark server) can time
+each message from send to delivery.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ HEADERS = {"Content-Type": "application/json"}
 # A hard cap per worker on top of the time limit, so no loop can run away on instant failures.
 MAX_REQUESTS_PER_WORKER = 1_000_000
 FAILURE_PAUSE_SECONDS = 0.05
+STAMP_MARK = "sent@"
 
 
 @dataclass
@@ -69,12 +72,15 @@ def _outcome(status: int, raw: bytes) -> tuple[str | None, str | None]:
 
 
 async def _worker(
-    worker: int, session: aiohttp.ClientSession, url: str, window: Window, tally: Tally
+    worker: int, session: aiohttp.ClientSession, url: str, window: Window, tally: Tally, *, stamp: bool
 ) -> None:
     for sequence in range(MAX_REQUESTS_PER_WORKER):
         if time.perf_counter() >= window.closes:
             return
-        body = json.dumps({"title": "bench", "content": f"benchmark push {worker}-{sequence}"}).encode()
+        content = f"benchmark push {worker}-{sequence}"
+        if stamp:  # when it was sent (wall clock), for a receiver on this machine to time the delivery
+            content += f" {STAMP_MARK}{time.time():.6f}"
+        body = json.dumps({"title": "bench", "content": content}).encode()
         started = time.perf_counter()
         message_id: str | None = None
         failed_at_connection = False
@@ -104,7 +110,13 @@ async def _worker(
 
 
 async def run_load(
-    url: str, *, concurrency: int, duration: float, warmup: float, request_timeout: float
+    url: str,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    request_timeout: float,
+    stamp: bool = False,
 ) -> dict[str, Any]:
     host = urlsplit(url).hostname
     if host not in LOOPBACK_HOSTS:
@@ -116,7 +128,8 @@ async def run_load(
         begun = time.perf_counter()
         window = Window(opens=begun + warmup, closes=begun + warmup + duration)
         workers = [
-            asyncio.create_task(_worker(number, session, url, window, tally)) for number in range(concurrency)
+            asyncio.create_task(_worker(number, session, url, window, tally, stamp=stamp))
+            for number in range(concurrency)
         ]
         await asyncio.sleep(max(0.0, window.opens - time.perf_counter()))
         cpu_at_open, wall_at_open = time.process_time(), time.perf_counter()
@@ -154,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--request-timeout", type=float, default=10.0)
+    parser.add_argument("--stamp", action="store_true", help="put the send time in each push's content")
     args = parser.parse_args(argv)
     result = asyncio.run(
         run_load(
@@ -162,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
             duration=args.duration,
             warmup=args.warmup,
             request_timeout=args.request_timeout,
+            stamp=args.stamp,
         )
     )
     sys.stdout.write(json.dumps(result) + "\n")

@@ -69,6 +69,8 @@ class Options:
     request_timeout: float
     amqp_url: str
     mongo_url: str
+    # Settings every iGot process of the run gets on top of the mode's own (`IGOT_` names, lower case).
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 class ModeFailed(Exception):
@@ -138,7 +140,7 @@ async def _start_baseline(running: Running, workdir: Path, options: Options) -> 
 
 
 async def _start_standalone(running: Running, workdir: Path, options: Options) -> None:
-    env = base_env(workdir)
+    env = base_env(workdir, **dict(options.settings))
     deployment = running.deployment = _deployment(running, env, workdir)
     process = start("standalone", ["standalone"], env, workdir, free_port())
     running.processes.append(process)
@@ -156,7 +158,7 @@ async def _start_distributed(running: Running, workdir: Path, options: Options) 
         mongo_url=options.mongo_url,
         mongo_db=namespace,
         bus_exchange=exchange,
-        bus_retry_delays=json.dumps(RETRY_DELAYS),
+        **{"bus_retry_delays": json.dumps(RETRY_DELAYS), **dict(options.settings)},
     )
     deployment = running.deployment = _deployment(running, env, workdir)
     running.names = {"mongo_db": namespace, "bus_exchange": exchange}
@@ -189,7 +191,7 @@ async def _ready(running: Running) -> None:
             raise ModeFailed(f"{process.name} did not become ready", str(error)[-LOG_TAIL_CHARS:]) from None
 
 
-def _infrastructure_problem(options: Options) -> str | None:
+def infrastructure_problem(options: Options) -> str | None:
     try:
         client: pymongo.MongoClient[dict[str, Any]]
         with pymongo.MongoClient(options.mongo_url, serverSelectionTimeoutMS=3000) as client:
@@ -221,7 +223,7 @@ def _cpu_seconds(process: Process) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def _run_load(push_url: str, options: Options) -> dict[str, Any]:
+async def run_load_process(push_url: str, options: Options, *, stamp: bool = False) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -236,6 +238,7 @@ async def _run_load(push_url: str, options: Options) -> dict[str, Any]:
         str(options.warmup),
         "--request-timeout",
         str(options.request_timeout),
+        *(["--stamp"] if stamp else []),
     ]
     load = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -314,7 +317,7 @@ async def _exercise(running: Running, options: Options) -> dict[str, Any]:
             key = running.deployment.cli_json("user", "create", "--email", BENCH_EMAIL)["key"]
             token = await _sign_in(session, running)
         cpu_before = sum(_cpu_seconds(process) for process in running.processes)
-        load = await _run_load(f"{running.push_base}/{key}", options)
+        load = await run_load_process(f"{running.push_base}/{key}", options)
         cpu_used = sum(_cpu_seconds(process) for process in running.processes) - cpu_before
         dead = [process.name for process in running.processes if process.popen.poll() is not None]
         if dead:
@@ -350,16 +353,16 @@ async def _measure(mode: str, options: Options, workdir: Path) -> dict[str, Any]
     finally:
         stop_problems = await running.stop()
         if stop_problems:
-            _note(f"{mode}: {'; '.join(stop_problems)}")
+            note(f"{mode}: {'; '.join(stop_problems)}")
     if stop_problems:
         figures["stop_problems"] = stop_problems
     return figures
 
 
 def _run_mode(mode: str, options: Options) -> dict[str, Any]:
-    _note(f"{mode}: starting")
+    note(f"{mode}: starting")
     if mode == "distributed":
-        problem = _infrastructure_problem(options)
+        problem = infrastructure_problem(options)
         if problem:
             return {"status": "failed", "error": problem, "logs": ""}
     started = time.monotonic()
@@ -367,24 +370,24 @@ def _run_mode(mode: str, options: Options) -> dict[str, Any]:
         try:
             figures = asyncio.run(_measure(mode, options, Path(workdir)))
         except ModeFailed as failure:
-            _note(f"{mode}: FAILED: {failure.reason}")
+            note(f"{mode}: FAILED: {failure.reason}")
             if failure.logs:
                 sys.stderr.write(f"{failure.logs}\n")
             return {"status": "failed", "error": failure.reason, "logs": failure.logs}
     figures["mode_seconds"] = time.monotonic() - started
-    _note(f"{mode}: done in {figures['mode_seconds']:.1f}s")
+    note(f"{mode}: done in {figures['mode_seconds']:.1f}s")
     return figures
 
 
 # -- reporting ------------------------------------------------------------------------------------------
 
 
-def _note(text: str) -> None:
+def note(text: str) -> None:
     sys.stderr.write(f"bench: {text}\n")
     sys.stderr.flush()
 
 
-def _machine() -> dict[str, Any]:
+def machine_facts() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
@@ -410,7 +413,7 @@ def _table(results: dict[str, dict[str, Any]]) -> str:
             continue
         latency = figures["latency_ms"]
         rate = figures["accepted_per_second"]
-        ratio = _ratio(rate / base_rate) if base_rate else "-"
+        ratio = ratio_text(rate / base_rate) if base_rate else "-"
         durability = figures.get("durability")
         lost, drain = "-", "-"
         if durability is not None and "error" in durability:
@@ -432,7 +435,7 @@ def _table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ratio(value: float) -> str:
+def ratio_text(value: float) -> str:
     return f"{value:.3f}x" if value < 0.1 else f"{value:.2f}x"
 
 
@@ -459,13 +462,14 @@ def _notes(results: dict[str, dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _write(report: dict[str, Any]) -> Path:
+def write_report(report: dict[str, Any], *, prefix: str = "") -> Path:
+    """`bench/results/<prefix><UTC time>.json`, and the same as `<prefix>latest.json`."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(report, indent=2) + "\n"
-    path = RESULTS_DIR / f"{stamp}.json"
+    path = RESULTS_DIR / f"{prefix}{stamp}.json"
     path.write_text(text)
-    (RESULTS_DIR / "latest.json").write_text(text)
+    (RESULTS_DIR / f"{prefix}latest.json").write_text(text)
     return path
 
 
@@ -519,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     configure_logging("console", "warning")  # the report is the output; the bus's own events are noise here
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    machine = _machine()
+    machine = machine_facts()
     results: dict[str, dict[str, Any]] = {}
     for mode in options.modes:
         results[mode] = _run_mode(mode, options)
@@ -538,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         "modes": results,
     }
     sys.stdout.write(_table(results))
-    path = _write(report)
+    path = write_report(report)
     sys.stdout.write(f"results: {path.relative_to(ROOT)} (also bench/results/latest.json)\n")
     failed = [mode for mode, figures in results.items() if figures.get("status") != "ok"]
     not_drained = [
