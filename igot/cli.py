@@ -17,12 +17,14 @@ from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
 from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology, sqlite_path
 from services.auth import accounts
+from services.dispatcher.app import Consumers
 from shared.bus import BusUnavailableError
 from shared.envelope import ApiError
 from shared.http_server import serve
 from shared.logs import configure_logging, get_logger
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
+from shared.topology import DELIVERY_WAYS
 from shared.web import SERVICE
 
 log = get_logger("igot")
@@ -33,9 +35,15 @@ def _out(text: str) -> None:
 
 
 def _serve(
-    settings: Settings, *, mode: Mode, services: list[str], host: str | None, port: int | None
+    settings: Settings,
+    *,
+    mode: Mode,
+    services: list[str],
+    host: str | None,
+    port: int | None,
+    dispatcher: Consumers | None = None,
 ) -> None:
-    app = create_app(settings, mode=mode, services=services)
+    app = create_app(settings, mode=mode, services=services, dispatcher=dispatcher)
     configure_logging(settings.log_format, settings.log_level, service=app[SERVICE])
     host = host or settings.http_host
     port = port if port is not None else settings.http_port
@@ -166,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    only = serve.add_mutually_exclusive_group()
+    only.add_argument(
+        "--channel",
+        type=_channels,
+        metavar="WAY[,WAY]",
+        help=f"dispatcher: only these channels' consumers, no router ({', '.join(DELIVERY_WAYS)})",
+    )
+    only.add_argument("--router-only", action="store_true", help="dispatcher: the router, no channel")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create a user and their fixed push key")
@@ -191,6 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _channels(text: str) -> tuple[str, ...]:
+    ways = tuple(dict.fromkeys(way.strip() for way in text.split(",") if way.strip()))
+    unknown = [way for way in ways if way not in DELIVERY_WAYS]
+    if not ways or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'none'}: not a channel (channels: {', '.join(DELIVERY_WAYS)})"
+        )
+    return ways
+
+
+def _dispatcher_consumers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Consumers | None:
+    if not (args.channel or args.router_only):
+        return None
+    if args.service != "dispatcher":
+        parser.error("--channel and --router-only are for `igot serve dispatcher`")
+    return Consumers.router_only() if args.router_only else Consumers.only_channels(args.channel)
+
+
 def load_settings() -> Settings | None:
     """The settings, or None after one line per problem on stderr, naming the variable (no traceback)."""
     try:
@@ -207,7 +241,9 @@ def load_settings() -> Settings | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    consumers = _dispatcher_consumers(parser, args) if args.command == "serve" else None
     settings = load_settings()
     if settings is None:
         return 2
@@ -217,7 +253,14 @@ def main(argv: list[str] | None = None) -> int:
             _serve(settings, mode="standalone", services=list(SERVICE_NAMES), host=args.host, port=args.port)
             return 0
         if args.command == "serve":
-            _serve(settings, mode="distributed", services=[args.service], host=args.host, port=args.port)
+            _serve(
+                settings,
+                mode="distributed",
+                services=[args.service],
+                host=args.host,
+                port=args.port,
+                dispatcher=consumers,
+            )
             return 0
         if args.command == "user":
             return (

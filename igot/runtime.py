@@ -97,13 +97,22 @@ async def prune_topology(bus: Bus) -> list[str]:
     return await bus.prune(_topology())
 
 
-def create_app(settings: Settings, *, mode: Mode, services: Sequence[str]) -> web.Application:
-    """The HTTP app of one process; it owns the store and the bus through `cleanup_ctx`."""
+def create_app(
+    settings: Settings,
+    *,
+    mode: Mode,
+    services: Sequence[str],
+    dispatcher: dispatcher_app.Consumers | None = None,
+) -> web.Application:
+    """The HTTP app of one process; it owns the store and the bus through `cleanup_ctx`. `dispatcher`
+    picks the dispatcher's consumers (default: the router and every channel)."""
     unknown = set(services) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services: {', '.join(sorted(unknown))}")
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_middleware])
     app[SETTINGS] = settings
+    if dispatcher is not None:
+        app[dispatcher_app.CONSUMERS] = dispatcher
     app[SERVICE] = "standalone" if mode == "standalone" else "+".join(services)
     app[METRICS] = Metrics()
 

@@ -4,6 +4,9 @@
   kubernetes-validate ships, and kustomization.yaml lists every one of them;
 * docker-compose.yml validates against the Compose specification (check-jsonschema's vendored schema);
 * that X-Forwarded-For is believed from the proxy in front of iGot only, never from a whole private range;
+* every push way of `shared.topology.DELIVERY_WAYS` has its channel consumer (a Deployment and a compose
+  service running `igot serve dispatcher --channel <way>`), next to the router (`--router-only`), and no
+  queue is consumed by two of them;
 * what a user would trip over: an `igot serve <name>` naming no service, an `IGOT_*` variable that is no
   setting (or a value the settings refuse, or a credential outside the Secret), probes on the wrong paths,
   Services, autoscalers and budgets that select nothing, and the path routing of the Ingress and of the
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -29,8 +33,10 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from igot.cli import build_parser
 from igot.runtime import SERVICE_NAMES
 from shared.settings import Settings
+from shared.topology import DELIVERY_WAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -107,14 +113,44 @@ def _igot_argv(container: Doc) -> list[str]:
     return args
 
 
-def _deployment_serving(service: str) -> Manifest:
+def _parsed(argv: list[str]) -> argparse.Namespace:
+    """`argv` as the igot command reads it; a command it refuses fails the test."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"`igot {' '.join(argv)}` is not a command igot takes", pytrace=False)
+    if args.command == "serve" and args.service != "dispatcher":
+        assert not (args.channel or args.router_only), f"igot {' '.join(argv)}: dispatcher options"
+    return args
+
+
+def _consumers(argv: list[str]) -> set[str]:
+    """What the dispatcher process `argv` consumes: "router" and the channels' ways."""
+    args = _parsed(argv)
+    if args.router_only:
+        return {"router"}
+    return set(args.channel) if args.channel else {"router", *DELIVERY_WAYS}
+
+
+def _role(argv: list[str]) -> str:
+    """The component a process of `argv` is: a service's name, or `dispatcher-<way>` for one channel."""
+    args = _parsed(argv)
+    if args.command != "serve":
+        return str(args.command)
+    if args.service == "dispatcher" and args.channel:
+        (way,) = args.channel
+        return f"dispatcher-{way}"
+    return str(args.service)
+
+
+def _deployment_serving(role: str) -> Manifest:
     found = [
         m
         for m in _of_kind("Deployment")
         for c in m.doc["spec"]["template"]["spec"]["containers"]
-        if _igot_argv(c) == ["serve", service]
+        if _role(_igot_argv(c)) == role
     ]
-    assert len(found) == 1, f"expected one Deployment running `igot serve {service}`, found {len(found)}"
+    assert len(found) == 1, f"expected one Deployment running {role}, found {len(found)}"
     return found[0]
 
 
@@ -140,6 +176,41 @@ def test_there_are_manifests_for_every_service() -> None:
     for service in SERVICE_NAMES:
         _deployment_serving(service)
     assert _of_kind("Job"), "no Job runs `igot migrate`"
+
+
+CHANNEL_ROLES = [f"dispatcher-{way}" for way in DELIVERY_WAYS]
+
+
+@pytest.mark.parametrize("way", DELIVERY_WAYS)
+def test_every_channel_has_its_deployment_and_compose_service(way: str) -> None:
+    argv = ["serve", "dispatcher", "--channel", way]
+    assert _igot_argv(_container(_deployment_serving(f"dispatcher-{way}"))) == argv
+    assert _compose_argv(_compose()["services"][f"dispatcher-{way}"]) == argv
+
+
+def _dispatcher_argvs_of_k8s() -> list[list[str]]:
+    return [
+        argv
+        for m in _of_kind("Deployment")
+        if (argv := _igot_argv(_container(m)))[:2] == ["serve", "dispatcher"]
+    ]
+
+
+def _dispatcher_argvs_of_compose() -> list[list[str]]:
+    return [
+        argv
+        for s in _compose()["services"].values()
+        if (argv := _compose_argv(s))[:2] == ["serve", "dispatcher"]
+    ]
+
+
+@pytest.mark.parametrize("where", ["kubernetes", "compose"])
+def test_each_dispatcher_queue_has_one_kind_of_consumer(where: str) -> None:
+    """The router and each channel run in exactly one workload: a channel is scaled and throttled on its
+    own only if no other workload (a dispatcher running everything) consumes its queue too."""
+    argvs = _dispatcher_argvs_of_k8s() if where == "kubernetes" else _dispatcher_argvs_of_compose()
+    consumed = [name for argv in argvs for name in _consumers(argv)]
+    assert sorted(consumed) == sorted(["router", *DELIVERY_WAYS]), argvs
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=str)
@@ -208,15 +279,14 @@ def test_every_command_is_a_real_igot_command() -> None:
     assert seen
     for argv in seen:
         assert argv[0] in ("serve", "migrate", "standalone"), argv
-        if argv[0] == "serve":
-            assert len(argv) == 2 and argv[1] in SERVICE_NAMES, f"igot {' '.join(argv)}: no such service"
+        _parsed(argv)
 
 
 def test_each_deployment_runs_the_service_it_is_named_after() -> None:
     for manifest in _of_kind("Deployment"):
         component = manifest.doc["metadata"]["labels"]["app.kubernetes.io/component"]
         (container,) = manifest.doc["spec"]["template"]["spec"]["containers"]
-        assert _igot_argv(container) == ["serve", component], manifest
+        assert _role(_igot_argv(container)) == component, manifest
 
 
 def test_migrate_job_runs_migrate_in_distributed_mode() -> None:
@@ -229,8 +299,8 @@ def test_migrate_job_runs_migrate_in_distributed_mode() -> None:
 
 def test_compose_services_run_what_they_are_named_after() -> None:
     services = _compose()["services"]
-    for name in SERVICE_NAMES:
-        assert _compose_argv(services[name]) == ["serve", name]
+    for name in (*SERVICE_NAMES, *CHANNEL_ROLES):
+        assert _role(_compose_argv(services[name])) == name
     assert _compose_argv(services["migrate"]) == ["migrate"]
     assert services["migrate"]["environment"]["IGOT_MODE"] == "distributed"
     assert _compose_argv(services["standalone"]) == ["standalone"]
@@ -239,7 +309,7 @@ def test_compose_services_run_what_they_are_named_after() -> None:
 
 def test_compose_services_wait_for_infrastructure_and_migration() -> None:
     services = _compose()["services"]
-    for name in SERVICE_NAMES:
+    for name in (*SERVICE_NAMES, *CHANNEL_ROLES):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         for infra in ("rabbitmq", "mongo"):
@@ -424,7 +494,8 @@ def test_autoscaler_scales_a_deployment_on_cpu(manifest: Manifest) -> None:
 
 def test_gateway_and_dispatcher_autoscale() -> None:
     scaled = {m.doc["spec"]["scaleTargetRef"]["name"] for m in _of_kind("HorizontalPodAutoscaler")}
-    assert {_deployment_serving("gateway").name, _deployment_serving("dispatcher").name} <= scaled
+    for role in ("gateway", "dispatcher", *CHANNEL_ROLES):
+        assert _deployment_serving(role).name in scaled, role
 
 
 def test_every_deployment_has_a_disruption_budget() -> None:
@@ -456,6 +527,11 @@ def _ingress_route(path: str) -> str:
 
 ROUTES = [
     ("/open/user/login", "auth"),
+    ("/open/push-way/", "auth"),
+    ("/open/push-way", "auth"),
+    ("/open/push-way/webhook/bind", "auth"),
+    ("/verify/abc", "auth"),
+    ("/unsubscribe/abc", "auth"),
     ("/open/message/", "gateway"),
     ("/open/message/abc", "gateway"),
     ("/0123456789abcdef01234567/hello", "gateway"),
@@ -530,7 +606,7 @@ def test_compose_proxy_is_the_one_published_address() -> None:
     proxy = services["proxy"]
     assert any(str(port).endswith(f":{HTTP_PORT}") for port in proxy["ports"])
     assert f"./{CADDYFILE.relative_to(ROOT)}:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
-    for name in SERVICE_NAMES:
+    for name in (*SERVICE_NAMES, *CHANNEL_ROLES):
         assert "ports" not in services[name], f"compose {name}: reach it through the proxy"
 
 

@@ -126,6 +126,8 @@ def distributed_settings(amqp_url: str, mongo_url: str, namespace: str) -> dict[
 def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("IGOT_")}
     env.update({"IGOT_DATA_DIR": str(workdir / "data"), "IGOT_LOG_FORMAT": "json", "IGOT_LOG_LEVEL": "info"})
+    # The fake Bark servers and webhook receivers listen on loopback, which the outbound guard refuses.
+    env["IGOT_ALLOW_PRIVATE_TARGETS"] = "true"
     env.update({f"IGOT_{key.upper()}": value for key, value in settings.items()})
     return env
 
