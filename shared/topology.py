@@ -34,7 +34,7 @@ class QueueSpec:
 DISPATCHER_ACCEPTED = QueueSpec("dispatcher.accepted", (MessageAcceptedV1, MessageAcceptedV2))
 
 # The push ways the dispatcher has a channel for; a verified way outside this list is not tried.
-DELIVERY_WAYS: tuple[str, ...] = ("webhook",)
+DELIVERY_WAYS: tuple[str, ...] = ("bark", "email", "webhook")
 
 
 def deliver_queue(way: str) -> QueueSpec:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from shared.store import Document, IndexSpec, Store
 
 COLLECTION = "push_ways"
-INDEXES: tuple[IndexSpec, ...] = ()  # read by `_id` (the user id) only
+# Read by `_id` (the user id), and by the e-mail's unsubscribe token when its link is followed.
+INDEXES: tuple[IndexSpec, ...] = (IndexSpec(COLLECTION, (("email.unsubscribe", 1),)),)
 WAYS = ("bark", "email", "wechat", "webhook")
 UNBOUND, BOUND, VERIFIED = 0, 1, 2
 
@@ -29,6 +30,7 @@ class WayTarget:
     key: str
     secret: str | None = None
     server: str | None = None
+    unsubscribe: str | None = None  # the e-mail way's unsubscribe token
 
 
 async def get_for_user(store: Store, user_id: str) -> Document | None:
@@ -53,6 +55,7 @@ def target_of(doc: Document | None, way: str, *, min_status: int = VERIFIED) -> 
         key=key,
         secret=secret if isinstance(secret, str) else None,
         server=server if isinstance(server, str) else None,
+        unsubscribe=settings["unsubscribe"] if isinstance(settings.get("unsubscribe"), str) else None,
     )
 
 
@@ -66,3 +69,37 @@ def verified_in_order(doc: Document | None) -> list[WayTarget]:
         if target is not None:
             ordered.append(target)
     return ordered
+
+
+# Writes. One user's document is written only by that user's own requests (and the links sent to them),
+# so each write is one single-document update that sets a whole way or one field of it.
+
+
+async def set_orders(store: Store, user_id: str, orders: list[str]) -> None:
+    await store.collection(COLLECTION).update_one({"_id": user_id}, {"$set": {"orders": orders}}, upsert=True)
+
+
+async def bind(store: Store, user_id: str, way: str, settings: dict[str, str]) -> None:
+    """The way bound, not verified yet: its whole sub-document replaced, so nothing of an old key stays."""
+    await store.collection(COLLECTION).update_one(
+        {"_id": user_id}, {"$set": {way: {**settings, "status": BOUND}}}, upsert=True
+    )
+
+
+async def unbind(store: Store, user_id: str, way: str) -> None:
+    """Unbound: the key and whatever came with it (secret, server, unsubscribe token) removed."""
+    await store.collection(COLLECTION).update_one(
+        {"_id": user_id}, {"$set": {way: {"key": "", "status": UNBOUND}}}
+    )
+
+
+async def mark_verified(store: Store, user_id: str, way: str, key: str) -> bool:
+    """Verified, if the way is still bound to `key` and not verified yet; False otherwise."""
+    matched = await store.collection(COLLECTION).update_one(
+        {"_id": user_id, f"{way}.key": key, f"{way}.status": BOUND}, {"$set": {f"{way}.status": VERIFIED}}
+    )
+    return matched == 1
+
+
+async def get_by_unsubscribe_token(store: Store, token: str) -> Document | None:
+    return await store.collection(COLLECTION).find_one({"email.unsubscribe": token})

@@ -1,4 +1,5 @@
-"""The dispatcher's consumers on a real bus and store, in the test's process, with a webhook receiver.
+"""The dispatcher's consumers on a real bus and store, in the test's process, with a webhook receiver,
+a Bark server and an SMTP server of their own (every channel's consumer runs).
 
 The bus is the in-process bus on an SQLite file; the data store is that file or, where several
 processes' races matter, the MongoDB-compatible server.
@@ -23,8 +24,11 @@ from shared.data import deliveries, inbox, messages, push_ways
 from shared.ids import new_id, now_ms
 from shared.messages.push import MessageAcceptedV2
 from shared.metrics import Metrics
+from shared.settings import Settings
 from shared.store import Document, Store
 from shared.store.sqlite import SqliteStore
+from tests.fakes.bark_server import BarkServer
+from tests.fakes.smtp_server import SmtpServer
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret"
@@ -38,6 +42,10 @@ class DispatcherRig:
     accepted: AcceptedHandler
     webhook: DeliverHandler
     receiver: WebhookReceiver
+    handlers: dict[str, DeliverHandler]
+    bark: BarkServer
+    smtp: SmtpServer
+    metrics: Metrics
 
     async def seed_user(self, *, webhook_status: int = push_ways.VERIFIED) -> str:
         user_id = new_id()
@@ -48,6 +56,14 @@ class DispatcherRig:
                 "bark": {"key": "", "status": push_ways.UNBOUND},
                 "webhook": {"key": self.receiver.url, "secret": SECRET, "status": webhook_status},
             }
+        )
+        return user_id
+
+    async def seed_ways(self, orders: list[str], **ways: dict[str, Any]) -> str:
+        """A user with these push ways (`bark={"key": ..., "status": ...}`, ...) in this order."""
+        user_id = new_id()
+        await self.store.collection(push_ways.COLLECTION).insert_one(
+            {"_id": user_id, "orders": orders, **ways}
         )
         return user_id
 
@@ -92,18 +108,39 @@ async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIter
     bus = InProcessBus(sqlite, prefetch=8, retry_delays=DELAYS, metrics=metrics, poll_interval=0.1)
     receiver = WebhookReceiver(SECRET)
     await receiver.start()
+    bark = BarkServer()
+    await bark.start()
+    smtp = SmtpServer()
+    smtp.start()
+    settings = Settings(
+        bark_server=bark.url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_from="iGot <push@igot.example.com>",
+        smtp_tls="none",
+        public_url="https://igot.example.com",
+    )
     await bus.start()
     try:
         async with aiohttp.ClientSession() as session:
             try:
-                (webhook,) = deliver.consumers(data, bus, metrics, open_channels(session), delays=DELAYS)
+                channels = open_channels(session, settings)
+                handlers = dict(
+                    zip(channels, deliver.consumers(data, bus, metrics, channels, delays=DELAYS), strict=True)
+                )
                 accepted = AcceptedHandler(data, bus, metrics)
-                await bus.subscribe(webhook.subscription())
+                for handler in handlers.values():
+                    await bus.subscribe(handler.subscription())
                 await bus.subscribe(accepted.subscription())
-                yield DispatcherRig(data, bus, accepted, webhook, receiver)
+                yield DispatcherRig(
+                    data, bus, accepted, handlers["webhook"], receiver, handlers, bark, smtp, metrics
+                )
             finally:
                 await bus.stop()  # handlers finish while the session is open
     finally:
+        bark.release()
+        await bark.stop()
+        smtp.stop()
         await receiver.stop()
         await sqlite.close()
         if store is not None:

@@ -1,18 +1,38 @@
 """Delivery channels, one module per push way (Bark, e-mail, WeChat, webhook), behind `base.Channel`.
 
 `open_channels` builds every channel this release has; the dispatcher runs one consumer per channel.
-Its names are the push ways of `shared.topology.DELIVERY_WAYS`.
+Its names are the push ways of `shared.topology.DELIVERY_WAYS`. The HTTP channels share the process's
+pooled session; e-mail opens one SMTP connection per mail.
 """
 
 from __future__ import annotations
 
 import aiohttp
 
+from services.dispatcher.channels.bark import BarkChannel
 from services.dispatcher.channels.base import Channel
+from services.dispatcher.channels.email import EmailChannel, SmtpConfig
 from services.dispatcher.channels.webhook import WebhookChannel
+from shared.settings import Settings
 
 
-def open_channels(session: aiohttp.ClientSession) -> dict[str, Channel]:
-    """The channels, by way; they share the process's pooled HTTP session."""
-    channels: list[Channel] = [WebhookChannel(session)]
+def smtp_config(settings: Settings) -> SmtpConfig:
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password.get_secret_value(),
+        sender=settings.smtp_from,
+        tls=settings.smtp_tls,
+        public_url=settings.public_url,
+    )
+
+
+def open_channels(session: aiohttp.ClientSession, settings: Settings) -> dict[str, Channel]:
+    """The channels, by way; the HTTP ones share the process's pooled session."""
+    channels: list[Channel] = [
+        BarkChannel(session, default_server=settings.bark_server, icon=settings.bark_icon),
+        EmailChannel(smtp_config(settings)),
+        WebhookChannel(session),
+    ]
     return {channel.name: channel for channel in channels}

@@ -15,6 +15,9 @@ A send that succeeded just before a crash, with its attempt not yet written, is 
 request is redelivered: delivery is at least once, exactly once in every other case. The record's `tries`
 is always at least the bus's attempt number, so the consumer never asks the bus for more retries than
 it has delays: parking stays for bugs and poison messages only.
+
+The same queue carries the verifications of newly bound ways (`verify.<way>.v1`): one subscription takes
+both models and hands a verification to `consumers.verification`, which sends it through the same channel.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ import structlog
 
 from services.dispatcher import rules
 from services.dispatcher.channels.base import Channel, Delivery
+from services.dispatcher.consumers.verification import VerificationSender
 from services.dispatcher.requests import request_way
 from shared.bus import Bus, Subscription, TransientError
 from shared.data import deliveries, inbox, messages, push_ways
 from shared.failures import ThrottledError
 from shared.ids import now_ms
 from shared.logs import get_logger
-from shared.messages.delivery import DeliveryRequestedV1
+from shared.messages.delivery import DeliveryRequestedV1, VerificationRequestedV1
 from shared.metrics import Metrics
 from shared.store import Store, StoreUnavailableError
 from shared.topology import DISPATCHER_DELIVER, QueueSpec
@@ -49,6 +53,7 @@ class DeliverHandler:
         self._channel = channel
         self._delays = tuple(delays)
         self.queue: QueueSpec = DISPATCHER_DELIVER[channel.name]
+        self._verifications = VerificationSender(store, channel, delays=self._delays)
 
     def subscription(self) -> Subscription:
         return Subscription(
@@ -59,7 +64,10 @@ class DeliverHandler:
             retry_delays=self._delays,
         )
 
-    async def handle(self, request: DeliveryRequestedV1) -> None:
+    async def handle(self, request: DeliveryRequestedV1 | VerificationRequestedV1) -> None:
+        if isinstance(request, VerificationRequestedV1):
+            await self._verifications.handle(request)
+            return
         structlog.contextvars.bind_contextvars(message_id=request.message_id, channel=request.way)
         try:
             await self._handle(request)
