@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.auth.data import login_codes, login_failures, users
+from services.auth.data import login_codes, login_failures, users, verifications
 from shared.data import deliveries, idempotency, inbox, keys, messages, outbox, push_ways, tokens
 from shared.store import IndexSpec
 
@@ -10,6 +10,7 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *users.INDEXES,
     *login_codes.INDEXES,
     *login_failures.INDEXES,
+    *verifications.INDEXES,
     *keys.INDEXES,
     *tokens.INDEXES,
     *outbox.INDEXES,

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # Failed sign-ins allowed per minute: per client address (IPv6 by /64), and from all clients together.
     login_failures_per_client: int = Field(default=10, ge=1)
     login_failures_global: int = Field(default=300, ge=1)
+    # Verifications of a push way (bind, send again) per user and way: one per this many seconds, and a
+    # daily cap, so that binding cannot be used to flood someone else's inbox or phone.
+    verification_interval_seconds: int = Field(default=60, ge=1)
+    verifications_per_day: int = Field(default=10, ge=1)
 
     # Channels (used by later delivery ways; every external endpoint is a setting)
     smtp_host: str = "127.0.0.1"
@@ -65,6 +69,7 @@ class Settings(BaseSettings):
     smtp_from: str = "iGot <push@localhost>"
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     bark_server: str = "https://api.day.app"
+    bark_icon: str = ""  # an image URL Bark shows beside each push; empty: the Bark app's own
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")

@@ -13,6 +13,7 @@ from typing import Any
 
 from igot.openapi.pieces import JSON, Operation, answer, operation, parameter, retry_after
 from igot.openapi.push import push_operations
+from igot.openapi.push_ways import push_way_operations, push_way_schemas
 from igot.openapi.schemas import RET_MEANINGS, component_schemas, ref, text
 from services.gateway.routes.messages import MAX_PAGE_SIZE
 
@@ -152,7 +153,10 @@ def _operations_routes() -> list[Operation]:
 
 
 # GET routes that also answer HEAD: the ones without side effects. Push and message detail do not.
-HEAD_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/open/message/", "/open/message")
+HEAD_PATHS = (
+    *("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/open/message/", "/open/message"),
+    *("/open/push-way/", "/open/push-way"),
+)
 
 
 def _head_of(get: Operation) -> Operation:
@@ -166,7 +170,7 @@ def _head_of(get: Operation) -> Operation:
 
 
 def operations() -> list[Operation]:
-    listed = [*_operations_routes(), *_client_operations(), *push_operations()]
+    listed = [*_operations_routes(), *_client_operations(), *push_way_operations(), *push_operations()]
     heads = [_head_of(op) for op in listed if op.method == "get" and op.path in HEAD_PATHS]
     return [*listed, *heads]
 
@@ -200,12 +204,14 @@ def build_document(public_url: str | None = None) -> dict[str, Any]:
         "tags": [
             {"name": "push", "description": "Push ingress: anyone with a push key sends a message."},
             {"name": "client API", "description": "The key owner's inbox; token in `?token=` or a bearer."},
+            {"name": "push ways", "description": "Bark, e-mail, webhook: bind, verify, order; as the inbox."},
+            {"name": "links", "description": "The pages behind the links iGot sends (HTML)."},
             {"name": "operations", "description": "Health, readiness and metrics of every process."},
             {"name": "contract", "description": "This document."},
         ],
         "paths": paths,
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), **push_way_schemas()},
             "parameters": {
                 "TraceId": parameter(
                     "X-Trace-Id", "header", text(), "a trace id to log this request under, echoed back"

@@ -15,7 +15,12 @@ from shared.store import DuplicateKeyError, Store
 # Easy to read aloud and to type: no 0/o, 1/l/i.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 CODE_LENGTH = 5
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+# A plain address: no display name, comments, quoting or control characters, nothing a mail header
+# would read as structure; the domain is dot-separated labels (international ones in their xn-- form).
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]$"
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class NewUser:
 
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise ApiError(Ret.INVALID, f"not an e-mail address: {email!r}")
     return email
 

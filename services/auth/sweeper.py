@@ -1,14 +1,19 @@
-"""Removes expired login codes, long-expired tokens and failed sign-ins that left the limiter's window
-(the store has no TTL indexes to do it)."""
+"""Removes expired login codes, long-expired tokens, failed sign-ins that left the limiter's window, and
+push-way verification links a week past their expiry with the log of verifications sent over a day ago
+(the store has no TTL indexes to do it). Expired links are kept a while so that a late visit still
+hears "expired" rather than "unknown"."""
 
 from __future__ import annotations
 
-from services.auth.data import login_codes
+from services.auth.data import login_codes, verifications
 from services.auth.login_limiter import LoginLimiter
 from shared.data import tokens
 from shared.ids import now_ms
 from shared.periodic import Periodic
 from shared.store import Store
+
+EXPIRED_LINKS_KEPT_MS = 7 * 24 * 3600 * 1000
+SENDS_KEPT_MS = 24 * 3600 * 1000
 
 
 class ExpirySweeper:
@@ -19,13 +24,15 @@ class ExpirySweeper:
             "expiry-sweeper",
             self.sweep_once,
             interval_seconds=interval_seconds,
-            report="expired sign-in records removed",
+            report="expired sign-in and verification records removed",
         )
 
     async def sweep_once(self) -> int:
         now = now_ms()
-        codes = await login_codes.delete_expired_before(self._store, now)
-        return codes + await tokens.delete_expired_before(self._store, now) + await self._limiter.sweep()
+        removed = await login_codes.delete_expired_before(self._store, now)
+        removed += await tokens.delete_expired_before(self._store, now) + await self._limiter.sweep()
+        removed += await verifications.delete_expired_before(self._store, now - EXPIRED_LINKS_KEPT_MS)
+        return removed + await verifications.delete_sends_before(self._store, now - SENDS_KEPT_MS)
 
     def start(self) -> None:
         self._periodic.start()

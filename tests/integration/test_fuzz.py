@@ -87,7 +87,7 @@ def _supply_real_credentials(case: schemathesis.Case[Any], target: FuzzTarget) -
         path_parameters["key"] = target.key
     if "id" in path_parameters:
         path_parameters["id"] = target.message_id
-    if case.operation.path.startswith("/open/message"):
+    if case.operation.path.startswith(("/open/message", "/open/push-way")):
         case.query = {**(case.query or {}), "token": target.token}
 
 
