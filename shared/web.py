@@ -56,14 +56,26 @@ def trace_id_of(request: web.Request) -> str:
     return claimed if _SANE_TRACE_ID.fullmatch(claimed) else new_trace_id()
 
 
+# Fixed routes whose next path segment is a secret (a verification or unsubscribe token).
+SECRET_AFTER = frozenset({"verify", "unsubscribe"})
+
+
 def masked_path(request: web.Request) -> str:
-    """The path for a log line: a first segment that starts no fixed route (a push key) keeps 4 chars."""
-    path = request.path
-    first, slash, rest = path[1:].partition("/")
-    if not first or first in _fixed_first_segments(request.app):
-        return path
-    masked = f"{first[:4]}…****" if len(first) > 8 else "****"
-    return f"/{masked}{slash}{rest}"
+    """The path for a log line, secrets masked to 4 characters: a first segment that starts no fixed
+    route (a push key), and the token of a verification or unsubscribe link."""
+    first, slash, rest = request.path[1:].partition("/")
+    if not first:
+        return request.path
+    if first not in _fixed_first_segments(request.app):
+        return f"/{_mask(first)}{slash}{rest}"
+    if first in SECRET_AFTER and rest:
+        token, slash_after, tail = rest.partition("/")
+        return f"/{first}/{_mask(token)}{slash_after}{tail}"
+    return request.path
+
+
+def _mask(secret: str) -> str:
+    return f"{secret[:4]}…****" if len(secret) > 8 else "****"
 
 
 def _fixed_first_segments(app: web.Application) -> set[str]:

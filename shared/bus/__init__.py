@@ -5,6 +5,7 @@ the standalone SQLite store; `amqp_ledger.py` and `amqp_parking.py` are the Rabb
 parking queues.
 """
 
+from shared.bus.handling import current_attempt
 from shared.bus.port import (
     Bus,
     BusUnavailableError,
@@ -23,4 +24,5 @@ __all__ = [
     "PublishError",
     "Subscription",
     "TransientError",
+    "current_attempt",
 ]

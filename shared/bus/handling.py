@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +162,15 @@ def _retry_or_park(headers: dict[str, str], attempt: int, delays: Sequence[float
     return Disposition(Verdict.RETRY, headers=copy, step=attempt, delay=delay)
 
 
+_ATTEMPT: ContextVar[int] = ContextVar("igot_bus_attempt", default=1)
+
+
+def current_attempt() -> int:
+    """Which try of the bus message being handled this is (1 the first): a handler with a budget of its
+    own (e.g. one that gives up quietly instead of parking) reads it here, the same in both adapters."""
+    return _ATTEMPT.get()
+
+
 async def handle_delivery(
     subscription: Subscription,
     *,
@@ -174,6 +184,7 @@ async def handle_delivery(
     plain = clean_headers(headers)
     plain.setdefault(ROUTING_KEY_HEADER, routing_key)
     attempt = attempt_of(plain)
+    _ATTEMPT.set(attempt)  # both adapters handle each delivery in a task of its own: it stays in it
     with structlog.contextvars.bound_contextvars(
         trace_id=plain.get(TRACE_HEADER) or None,
         message_id=plain.get(MESSAGE_HEADER) or transport_id,

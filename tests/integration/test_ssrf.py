@@ -24,7 +24,7 @@ from services.dispatcher.channels.bark import BarkChannel
 from services.dispatcher.channels.base import Delivery
 from services.dispatcher.channels.webhook import WebhookChannel
 from shared.data.push_ways import WayTarget
-from shared.failures import PermanentError, TransientError
+from shared.failures import PermanentError
 from shared.messages.push import MessageBody
 from shared.outbound import IpAddress, is_public, refusal
 from shared.settings import Settings
@@ -138,7 +138,8 @@ async def test_private_targets_are_refused_without_a_connection(
 ) -> None:
     channel = QuickWebhook(session)
     for url in refused_targets(receiver):
-        with pytest.raises((PermanentError, TransientError)) as failure:
+        # Permanent: no retry changes what an address is, so the delivery moves to the next way at once.
+        with pytest.raises(PermanentError) as failure:
             await channel.send(WayTarget("webhook", url, SECRET), DELIVERY)
         refused = refusal(failure.value)
         assert refused is not None and "is not a public address" in str(refused), (url, failure.value)
@@ -184,7 +185,7 @@ async def test_the_operators_bark_server_is_trusted_on_its_port_only(receiver: W
     other = free_port()
     try:
         await QuickWebhook(opened).send(WayTarget("webhook", receiver.url, SECRET), DELIVERY)
-        with pytest.raises(TransientError) as failure:
+        with pytest.raises(PermanentError) as failure:
             await QuickWebhook(opened).send(
                 WayTarget("webhook", f"http://127.0.0.1:{other}/hook", SECRET), DELIVERY
             )

@@ -28,6 +28,8 @@ def _app() -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", _fixed)
     app.router.add_get("/open/message/{id}", _fixed)
+    app.router.add_get("/verify/{token}", _fixed)
+    app.router.add_get("/unsubscribe/{token}", _fixed)
     app.router.add_get("/{key}/{content}", _fixed)
     return app
 
@@ -41,10 +43,13 @@ def _app() -> web.Application:
         ("/short/x", "/****/x"),
         ("/healthz", "/healthz"),
         ("/open/message/abc", "/open/message/abc"),
+        ("/verify/Zq3xTkq0Yb1v8mWb2aRt0sLh", "/verify/Zq3x…****"),
+        ("/unsubscribe/Zq3xTkq0Yb1v8mWb2aRt0sLh", "/unsubscribe/Zq3x…****"),
+        ("/verify/", "/verify/"),
         ("/", "/"),
     ],
 )
-def test_paths_are_logged_with_the_push_key_masked(path: str, logged: str) -> None:
+def test_paths_are_logged_with_push_keys_and_link_tokens_masked(path: str, logged: str) -> None:
     assert masked_path(make_mocked_request("GET", path, app=_app())) == logged
 
 

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import aiohttp
 
 from services.dispatcher.channels.base import Channel, Delivery, DeliveryResult
+from services.dispatcher.channels.http import CALL_ERRORS, call_failure, read_capped
 from shared.data.push_ways import WayTarget
 from shared.failures import PermanentError, ThrottledError, TransientError
-from shared.outbound import TargetRefusedError
 
 ANSWER_BYTES = 4096
 DEFAULT_RETRY_AFTER = 30.0
@@ -91,43 +91,9 @@ class BarkChannel(Channel):
             ) as response:
                 answer = await read_capped(response, ANSWER_BYTES)
                 status, retry_after = response.status, response.headers.get("Retry-After")
-        except TimeoutError as error:
-            raise TransientError(f"Bark server timed out after {self.total_timeout:g}s") from error
-        except aiohttp.InvalidURL as error:
-            raise PermanentError("Bark server address is not valid") from error
-        except Exception as error:
-            refused = refusal_in(error)
-            if refused is not None:
-                raise PermanentError(f"Bark server refused: {refused}") from error
-            if isinstance(error, aiohttp.ClientError | OSError):
-                raise TransientError(f"Bark server unreachable: {type(error).__name__}: {error}") from error
-            raise
+        except CALL_ERRORS as error:
+            raise call_failure(error, "Bark server", timeout=self.total_timeout) from error
         return _result(status, retry_after, answer)
-
-
-async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """At most `limit` bytes of the answer: a hostile server cannot make us hold a large body."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await response.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def refusal_in(error: BaseException) -> TargetRefusedError | None:
-    """The outbound guard's refusal, when it is what stopped the connection (it may come wrapped)."""
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            return None
-        if isinstance(seen, TargetRefusedError):
-            return seen
-        seen = seen.__cause__ or getattr(seen, "os_error", None) or seen.__context__
-    return None
 
 
 def _result(status: int, retry_after: str | None, answer: bytes) -> DeliveryResult:

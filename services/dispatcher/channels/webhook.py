@@ -8,8 +8,8 @@ A 2xx answer delivers; 429 is throttling (`Retry-After` honoured); any other 4xx
 (never followed: the verified URL is the only one we post to), fail for good; 5xx, timeouts and
 connection errors are transient. Only the first few KB of an answer are read.
 
-Targets on private, loopback and link-local addresses are refused when the URL is bound (the binding
-API checks them against `IGOT_ALLOW_PRIVATE_TARGETS`), not here.
+Targets on private, loopback and link-local addresses are refused when the URL is bound, and again by
+the outbound guard when connecting (`shared.outbound`): such a refusal fails the way for good.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import ClassVar
 import aiohttp
 
 from services.dispatcher.channels.base import Channel, Delivery, DeliveryResult
+from services.dispatcher.channels.http import CALL_ERRORS, call_failure, read_capped
 from shared.data import messages
 from shared.data.push_ways import WayTarget
 from shared.failures import PermanentError, ThrottledError, TransientError
@@ -82,14 +83,10 @@ class WebhookChannel(Channel):
             async with self._session.post(
                 target.key, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
-                answer = await response.content.read(ANSWER_BYTES)
+                answer = await read_capped(response, ANSWER_BYTES)
                 status, retry_after = response.status, response.headers.get("Retry-After")
-        except TimeoutError as error:
-            raise TransientError(f"webhook timed out after {self.total_timeout:g}s") from error
-        except aiohttp.InvalidURL as error:
-            raise PermanentError(f"webhook URL is not valid: {error}") from error
-        except aiohttp.ClientError as error:
-            raise TransientError(f"webhook unreachable: {type(error).__name__}: {error}") from error
+        except CALL_ERRORS as error:
+            raise call_failure(error, "webhook", timeout=self.total_timeout) from error
         return _result(status, retry_after, answer)
 
 

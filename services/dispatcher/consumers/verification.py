@@ -20,6 +20,7 @@ import structlog
 
 from services.dispatcher import rules
 from services.dispatcher.channels.base import Channel, Delivery
+from shared.bus import current_attempt
 from shared.data import push_ways
 from shared.failures import ThrottledError, TransientError
 from shared.logs import get_logger
@@ -38,13 +39,6 @@ def delivery_of(request: VerificationRequestedV1) -> Delivery:
         app=APP,
         created_at=request.created_at,
     )
-
-
-def current_attempt() -> int:
-    """Which try of this bus message is being handled (1 first): the bus binds it into the log context
-    of every handling (`shared.bus.handling`), in both adapters."""
-    attempt = structlog.contextvars.get_contextvars().get("attempt", 1)
-    return attempt if isinstance(attempt, int) and attempt > 0 else 1
 
 
 class VerificationSender:
