@@ -43,10 +43,13 @@ def _serve(
     port: int | None,
     dispatcher: Consumers | None = None,
 ) -> None:
+    # `--host`/`--port` stand for `IGOT_HTTP_HOST`/`IGOT_HTTP_PORT`: the public URL follows them too.
+    overrides: dict[str, Any] = {"http_host": host, "http_port": port}
+    if any(value is not None for value in overrides.values()):
+        settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
+    host, port = settings.http_host, settings.http_port
     app = create_app(settings, mode=mode, services=services, dispatcher=dispatcher)
     configure_logging(settings.log_format, settings.log_level, service=app[SERVICE])
-    host = host or settings.http_host
-    port = port if port is not None else settings.http_port
 
     async def announce(app: web.Application) -> None:
         where = {"data_dir": str(settings.data_dir.resolve())} if mode == "standalone" else {}

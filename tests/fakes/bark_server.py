@@ -59,6 +59,10 @@ class BarkServer:
         """What the Bark app copies for a device: the server, the key, then a sample push."""
         return f"{self.url}/{device_key}/"
 
+    def hold(self) -> None:
+        """`HANG` answers hold again (after a `release`)."""
+        self._released.clear()
+
     def release(self, *, otherwise: Answer = 200) -> None:
         self.script.clear()
         self.otherwise = otherwise

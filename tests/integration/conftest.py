@@ -26,8 +26,11 @@ MAX_BODY = 4096
 RETRY_DELAYS = (0.2, 0.5)
 
 
-async def start_standalone(workdir: Path) -> Deployment:
-    env = base_env(workdir, max_body_bytes=str(MAX_BODY), bus_retry_delays=json.dumps(RETRY_DELAYS))
+async def start_standalone(workdir: Path, **settings: str) -> Deployment:
+    """`igot standalone` with the suite's settings; `settings` (`IGOT_` names in lower case) on top."""
+    env = base_env(
+        workdir, **{"max_body_bytes": str(MAX_BODY), "bus_retry_delays": json.dumps(RETRY_DELAYS), **settings}
+    )
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
     process = start("standalone", ["standalone"], env, workdir, free_port())
     deployment.processes.append(process)
@@ -36,12 +39,18 @@ async def start_standalone(workdir: Path) -> Deployment:
     return deployment
 
 
-async def start_distributed(workdir: Path, amqp_url: str, mongo_url: str, namespace: str) -> Deployment:
+async def start_distributed(
+    workdir: Path, amqp_url: str, mongo_url: str, namespace: str, **settings: str
+) -> Deployment:
+    """`igot serve auth|dispatcher|gateway` on RabbitMQ and MongoDB; `settings` on top of the suite's."""
     env = base_env(
         workdir,
-        **distributed_settings(amqp_url, mongo_url, namespace),
-        bus_retry_delays=json.dumps(RETRY_DELAYS),
-        max_body_bytes=str(MAX_BODY),
+        **{
+            **distributed_settings(amqp_url, mongo_url, namespace),
+            "bus_retry_delays": json.dumps(RETRY_DELAYS),
+            "max_body_bytes": str(MAX_BODY),
+            **settings,
+        },
     )
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
     deployment.cli("migrate")
