@@ -163,7 +163,9 @@ async def _start_distributed(running: Running, workdir: Path, options: Options) 
     deployment = running.deployment = _deployment(running, env, workdir)
     running.names = {"mongo_db": namespace, "bus_exchange": exchange}
     running.cleanups.append(lambda: asyncio.to_thread(drop_database, options.mongo_url, namespace))
-    running.cleanups.append(lambda: remove_broker_namespace(options.amqp_url, exchange, RETRY_DELAYS))
+    # The delay queues to remove are those of the delays the run used.
+    delays = tuple(json.loads(dict(options.settings).get("bus_retry_delays", json.dumps(RETRY_DELAYS))))
+    running.cleanups.append(lambda: remove_broker_namespace(options.amqp_url, exchange, delays))
     try:
         deployment.cli("migrate")
     except AssertionError as error:

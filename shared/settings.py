@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     mongo_db: str = "igot"
     bus_exchange: str = "igot"
     bus_prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Deliveries in flight per push way and process: they mostly wait on the network (above `bus_prefetch`).
+    delivery_prefetch: int = Field(default=256, ge=1, le=10_000)
     # Growing delays (seconds) between tries of a failed bus message; after the last it is parked.
     bus_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
 

@@ -105,7 +105,10 @@ async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         session = app[HTTP_SESSION] = open_session(settings)
         channels = selection.pick(open_channels(session, settings))
         delays = settings.bus_retry_delays
-        for handler in deliver.consumers(store, bus, metrics, channels, delays=delays):
+        handlers = deliver.consumers(
+            store, bus, metrics, channels, delays=delays, prefetch=settings.delivery_prefetch
+        )
+        for handler in handlers:
             await bus.subscribe(handler.subscription())
     else:
         channels = {}

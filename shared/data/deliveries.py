@@ -1,15 +1,16 @@
 """Delivery records, one per (inbox entry, way): the single source of what happened on a push way.
 
 `{_id: "<entry id>-<way>", entryId, messageId, userId, way, status, tries, requestId, attempts: [{way,
-at, result, error?, latencyMs}], createdAt, updatedAt}`, status one of `pending` (no try yet), `sending`
+at, result, error?, latencyMs}], createdAt, updatedAt}`, status one of `sending`
 (a try started and has not finished: after a crash, the send may or may not have happened), `retrying`,
 `delivered`, `failed`. `requestId` names the delivery request whose try is under way. Written by the
 dispatcher's per-way consumers before and after each send (attempts are appended, never rewritten);
 read by the client API to show a message's attempts. A record that says `delivered` is never sent again.
 
-Tries are claimed in `delivery_claims` (`{_id: "<record id>-<try>", requestId, createdAt}`): two copies of
-one request handled at once (a redelivered event) both reach the same try number, and whichever inserts
-the claim first sends; the other stands down. An insert with a unique `_id` settles this on every store,
+The first try is claimed by inserting the record itself, already `sending`; later tries are claimed in
+`delivery_claims` (`{_id: "<record id>-<try>", requestId, createdAt}`): two copies of one request handled
+at once (a redelivered event) both reach the same try number, and whichever inserts the claim first
+sends; the other stands down. An insert with a unique `_id` settles this on every store,
 where a conditional update does not on servers that apply updates as read-then-write.
 """
 
@@ -24,7 +25,7 @@ CLAIMS = "delivery_claims"
 INDEXES = (IndexSpec(COLLECTION, (("entryId", 1),)), IndexSpec(CLAIMS, (("createdAt", 1),)))
 # A claim only matters while its request can still be redelivered: long past the last retry delay.
 CLAIM_KEEP_MS = 7 * 24 * 3600 * 1000
-STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
+STATUSES = ("sending", "retrying", "delivered", "failed")
 FINAL = ("delivered", "failed")
 MAX_ERROR_CHARS = 500
 
@@ -40,10 +41,11 @@ def new_attempt(way: str, *, at: int, result: str, latency_ms: int, error: str |
     return attempt
 
 
-async def get_or_create(
-    store: Store, *, entry_id: str, message_id: str, user_id: str, way: str, now: int
-) -> Document:
-    """The record of this entry on this way, written `pending` when there is none yet."""
+async def begin(
+    store: Store, *, entry_id: str, message_id: str, user_id: str, way: str, request_id: str, now: int
+) -> Document | None:
+    """Write the record of this entry on this way `sending` its first try, for `request_id`; None when
+    written now, else the record there already (its status says what happened before)."""
     records = store.collection(COLLECTION)
     record: Document = {
         "_id": record_id(entry_id, way),
@@ -51,8 +53,9 @@ async def get_or_create(
         "messageId": message_id,
         "userId": user_id,
         "way": way,
-        "status": "pending",
-        "tries": 0,
+        "status": "sending",
+        "tries": 1,
+        "requestId": request_id,
         "attempts": [],
         "createdAt": now,
         "updatedAt": now,
@@ -64,7 +67,7 @@ async def get_or_create(
         if existing is not None:
             return existing
         raise
-    return record
+    return None
 
 
 async def get_by_id(store: Store, delivery_id: str) -> Document | None:

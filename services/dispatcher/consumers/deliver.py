@@ -22,6 +22,7 @@ both models and hands a verification to `consumers.verification`, which sends it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import structlog
@@ -45,8 +46,16 @@ log = get_logger("igot.dispatcher.deliver")
 
 class DeliverHandler:
     def __init__(
-        self, store: Store, bus: Bus, metrics: Metrics, channel: Channel, *, delays: Sequence[float]
+        self,
+        store: Store,
+        bus: Bus,
+        metrics: Metrics,
+        channel: Channel,
+        *,
+        delays: Sequence[float],
+        prefetch: int | None = None,
     ) -> None:
+        self._prefetch = prefetch
         self._store = store
         self._bus = bus
         self._metrics = metrics
@@ -62,6 +71,7 @@ class DeliverHandler:
             handler=self.handle,
             routing_keys=self.queue.routing_keys,
             retry_delays=self._delays,
+            prefetch=self._prefetch,
         )
 
     async def handle(self, request: DeliveryRequestedV1 | VerificationRequestedV1) -> None:
@@ -75,63 +85,85 @@ class DeliverHandler:
             raise TransientError(f"store unavailable: {error}") from error
 
     async def _handle(self, request: DeliveryRequestedV1) -> None:
-        record = await deliveries.get_or_create(
-            self._store,
-            entry_id=request.entry_id,
-            message_id=request.message_id,
-            user_id=request.user_id,
-            way=request.way,
-            now=now_ms(),
-        )
-        status = record["status"]
-        if status == "delivered":
-            # Said again in case a crash came between the record and the entry; never sent again.
-            await inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered")
-            log.info("delivery already settled", status=status)
+        tries = await self._begin_try(request)
+        if tries is None:
             return
-        if status == "failed":
-            # Moved on already, unless a crash lost the request of the next way (a publish made while
-            # handling is only kept once the handled message is done): then it is made again.
-            await self._move_on(request, only_if_lost=True)
-            return
-        if status == "sending" and record.get("requestId") != request.request_id:
-            log.info("delivery under way for another request")
-            return
-        if rules.must_fall_back(record, self._delays):
-            await self._fall_back(request, record["_id"])
-            return
-        tries = int(record["tries"]) + 1
-        now = now_ms()
-        if not await deliveries.claim_try(
-            self._store, record["_id"], tries, request_id=request.request_id, now=now
-        ):
-            log.info("try claimed by another copy of the request", tries=tries)
-            return
-        await deliveries.start_try(self._store, record["_id"], request_id=request.request_id, now=now)
+        record_id = deliveries.record_id(request.entry_id, request.way)
         outcome = await self._send(request)
         decision = rules.after_attempt(outcome, tries=tries, delays=self._delays)
-        await deliveries.add_attempt(
-            self._store, record["_id"], outcome.as_attempt(request.way, at=now_ms()), status=decision.status
-        )
+        attempt = outcome.as_attempt(request.way, at=now_ms())
         if decision.status == "delivered":
-            await inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered")
+            # Both before the ack: a crash in between finds the record `delivered` and says it again.
+            await asyncio.gather(
+                deliveries.add_attempt(self._store, record_id, attempt, status=decision.status),
+                inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered"),
+            )
             self._metrics.stage_latency.labels(stage="delivered").observe(_since(request.created_at))
             log.info("message delivered", tries=tries)
-        elif decision.retry:
+            return
+        await deliveries.add_attempt(self._store, record_id, attempt, status=decision.status)
+        if decision.retry:
             log.warning("delivery will be retried", tries=tries, error=outcome.error)
             if outcome.retry_after is not None:
                 raise ThrottledError(outcome.error or "throttled", retry_after=outcome.retry_after)
             raise TransientError(outcome.error or "transient failure")
         else:
             log.warning("way failed", tries=tries, error=outcome.error)
+            await self._fall_back(request, record_id)
+
+    async def _begin_try(self, request: DeliveryRequestedV1) -> int | None:
+        """The number of the try to make now, its record written `sending` first; None: nothing to send.
+
+        The first request of a way inserts its record already `sending` (one write, and the insert settles
+        a race between two copies); a record that exists says what happened before.
+        """
+        now = now_ms()
+        record = await deliveries.begin(
+            self._store,
+            entry_id=request.entry_id,
+            message_id=request.message_id,
+            user_id=request.user_id,
+            way=request.way,
+            request_id=request.request_id,
+            now=now,
+        )
+        if record is None:
+            return 1
+        status = record["status"]
+        if status == "delivered":
+            # Said again in case a crash came between the record and the entry; never sent again.
+            await inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered")
+            log.info("delivery already settled", status=status)
+            return None
+        if status == "failed":
+            # Moved on already, unless a crash lost the request of the next way (a publish made while
+            # handling is only kept once the handled message is done): then it is made again.
+            await self._move_on(request, only_if_lost=True)
+            return None
+        if status == "sending" and record.get("requestId") != request.request_id:
+            log.info("delivery under way for another request")
+            return None
+        if rules.must_fall_back(record, self._delays):
             await self._fall_back(request, record["_id"])
+            return None
+        tries = int(record["tries"]) + 1
+        if not await deliveries.claim_try(
+            self._store, record["_id"], tries, request_id=request.request_id, now=now
+        ):
+            log.info("try claimed by another copy of the request", tries=tries)
+            return None
+        await deliveries.start_try(self._store, record["_id"], request_id=request.request_id, now=now)
+        return tries
 
     async def _send(self, request: DeliveryRequestedV1) -> rules.AttemptOutcome:
         """Body and target are read at send time: the user may have unbound the way meanwhile."""
-        message = await messages.get_by_id(self._store, request.message_id)
+        message, ways = await asyncio.gather(
+            messages.get_by_id(self._store, request.message_id),
+            push_ways.get_for_user(self._store, request.user_id),
+        )
         if message is None:
             return rules.message_gone()
-        target = push_ways.target_of(await push_ways.get_for_user(self._store, request.user_id), request.way)
+        target = push_ways.target_of(ways, request.way)
         if target is None:
             return rules.way_gone()
         return await rules.attempt(self._channel, target, Delivery.of_message(message))
@@ -167,9 +199,16 @@ def _since(created_at_ms: int) -> float:
 
 
 def consumers(
-    store: Store, bus: Bus, metrics: Metrics, channels: dict[str, Channel], *, delays: Sequence[float]
+    store: Store,
+    bus: Bus,
+    metrics: Metrics,
+    channels: dict[str, Channel],
+    *,
+    delays: Sequence[float],
+    prefetch: int | None = None,
 ) -> list[DeliverHandler]:
-    """One handler per channel; each way retries on its own budget (the channel's, else `delays`)."""
+    """One handler per channel; each way retries on its own budget (the channel's, else `delays`) and
+    has `prefetch` deliveries in flight (most of their time is spent waiting on the network)."""
     return [
         DeliverHandler(
             store,
@@ -177,6 +216,7 @@ def consumers(
             metrics,
             channel,
             delays=delays if channel.retry_delays is None else channel.retry_delays,
+            prefetch=prefetch,
         )
         for channel in channels.values()
     ]
