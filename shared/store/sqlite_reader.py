@@ -12,7 +12,6 @@ read of a missing file or a missing table gives the caller's empty answer.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -57,18 +56,5 @@ class SqliteReader(CallThread):
         if self._conn is None:
             if not self._path.is_file():
                 return None
-            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
-            try:
-                conn.execute("PRAGMA query_only=ON")
-                self._on_connect(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = self._open("PRAGMA query_only=ON")
         return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()

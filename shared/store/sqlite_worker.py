@@ -165,8 +165,23 @@ class CallThread:
     def _run_batch(self, batch: list[Call]) -> list[Outcome]:
         raise NotImplementedError
 
+    def _open(self, *pragmas: str) -> sqlite3.Connection:
+        """A connection to the file, in autocommit mode, `pragmas` run and the store's functions added."""
+        conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
+        try:
+            for pragma in pragmas:
+                conn.execute(pragma)
+            self._on_connect(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _disconnect(self) -> None:
-        raise NotImplementedError
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
 
 class SqliteWorker(CallThread):
@@ -235,18 +250,5 @@ class SqliteWorker(CallThread):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             make_private(self._path)
-            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={self._synchronous}")
-                self._on_connect(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = self._open("PRAGMA journal_mode=WAL", f"PRAGMA synchronous={self._synchronous}")
         return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
