@@ -13,7 +13,6 @@ Bark's answer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -21,9 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-HANG = "hang"
+from tests.fakes.scripted import HANG, Answer, ScriptedServer
+
+__all__ = ["HANG", "NOT_BARK", "Answer", "BarkPush", "BarkServer"]
+
 NOT_BARK = "not-bark"
-Answer = int | str
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class BarkPush:
     content_type: str
 
 
-class BarkServer:
+class BarkServer(ScriptedServer):
     def __init__(
         self,
         *,
@@ -42,14 +43,10 @@ class BarkServer:
         otherwise: Answer = 200,
         redirect_to: str = "http://127.0.0.1:1/push",
     ) -> None:
+        super().__init__(script=script, otherwise=otherwise)
         self.devices = devices
-        self.script = list(script or [])
-        self.otherwise = otherwise
         self.redirect_to = redirect_to
         self.pushes: list[BarkPush] = []
-        self._released = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -59,28 +56,9 @@ class BarkServer:
         """What the Bark app copies for a device: the server, the key, then a sample push."""
         return f"{self.url}/{device_key}/"
 
-    def hold(self) -> None:
-        """`HANG` answers hold again (after a `release`)."""
-        self._released.clear()
-
-    def release(self, *, otherwise: Answer = 200) -> None:
-        self.script.clear()
-        self.otherwise = otherwise
-        self._released.set()
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/push", self._push)
         app.router.add_post("/{prefix}/push", self._push)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _push(self, request: web.Request) -> web.Response:
         try:
@@ -90,10 +68,7 @@ class BarkServer:
         if not isinstance(body, dict):
             return _answer(400, "request bind failed: not an object")
         self.pushes.append(BarkPush(request.path, body, request.content_type))
-        answer = self.script.pop(0) if self.script else self.otherwise
-        if answer == HANG:
-            await self._released.wait()
-            answer = self.otherwise
+        answer = await self.next_answer()
         return self._reply(answer, str(body.get("device_key") or ""))
 
     def _reply(self, answer: Answer, device_key: str) -> web.Response:

@@ -19,6 +19,9 @@ import pymongo
 
 from igot.runtime import declare_topology
 from shared.bus.amqp import AmqpBus
+from shared.store import Store
+from shared.store.mongo import MongoStore
+from shared.store.sqlite import SqliteStore
 
 IGOT = [sys.executable, "-m", "igot.cli"]
 
@@ -78,6 +81,12 @@ class Deployment:
     def cli_json(self, *args: str) -> dict[str, Any]:
         answer: dict[str, Any] = json.loads(self.cli(*args, "--json"))
         return answer
+
+    def open_store(self) -> Store:
+        """The deployment's own store, opened from its settings (close it after use)."""
+        if self.env.get("IGOT_MODE") == "distributed":
+            return MongoStore(self.env["IGOT_MONGO_URL"], self.env["IGOT_MONGO_DB"])
+        return SqliteStore(Path(self.env["IGOT_DATA_DIR"]) / "igot.sqlite3")
 
     def stop(self) -> dict[str, int]:
         """SIGTERM every process, last started first; return their exit codes."""

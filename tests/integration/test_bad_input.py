@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
 from yarl import URL
 
 from shared.data import inbox as inbox_entries
 from shared.data import messages, outbox
-from shared.store import Store
-from shared.store.mongo import MongoStore
-from shared.store.sqlite import SqliteStore
 from tests.integration.conftest import MAX_BODY
 from tests.integration.processes import Deployment
 from tests.integration.test_push_flow import get_json, inbox, post_json, sign_in, wait_for_inbox
@@ -19,12 +14,7 @@ from tests.integration.test_push_flow import get_json, inbox, post_json, sign_in
 
 async def stored_counts(deployment: Deployment) -> dict[str, int]:
     """How many documents the deployment's own store holds in each collection a push writes."""
-    env = deployment.env
-    store: Store = (
-        MongoStore(env["IGOT_MONGO_URL"], env["IGOT_MONGO_DB"])
-        if env.get("IGOT_MODE") == "distributed"
-        else SqliteStore(Path(env["IGOT_DATA_DIR"]) / "igot.sqlite3")
-    )
+    store = deployment.open_store()
     try:
         return {
             name: await store.collection(name).count({})
