@@ -32,6 +32,7 @@ from shared.bus.port import (
     Subscription,
     TransientError,
 )
+from shared.failures import UnavailableError
 from shared.logs import get_logger
 from shared.messages.base import BusMessage
 from shared.metrics import Metrics
@@ -153,13 +154,20 @@ def _park(headers: dict[str, str], error: str) -> Disposition:
     return Disposition(Verdict.PARK, headers={**headers, ERROR_HEADER: error})
 
 
-def _retry_or_park(headers: dict[str, str], attempt: int, delays: Sequence[float], error: str) -> Disposition:
+def _retry_or_park(
+    headers: dict[str, str], attempt: int, delays: Sequence[float], error: str, *, forever: bool = False
+) -> Disposition:
+    """The next delay; past the last one the message parks, unless `forever` (a dependency is down): then
+    it keeps waiting the longest delay."""
+    step = attempt
     if attempt > len(delays):
-        log.error("message parked after its last attempt", error=error)
-        return _park(headers, error)
-    delay = float(delays[attempt - 1])
+        if not forever or not delays:
+            log.error("message parked after its last attempt", error=error)
+            return _park(headers, error)
+        step = len(delays)
+    delay = float(delays[step - 1])
     copy = {**headers, ATTEMPT_HEADER: str(attempt + 1), ERROR_HEADER: error}
-    return Disposition(Verdict.RETRY, headers=copy, step=attempt, delay=delay)
+    return Disposition(Verdict.RETRY, headers=copy, step=step, delay=delay)
 
 
 _ATTEMPT: ContextVar[int] = ContextVar("igot_bus_attempt", default=1)
@@ -204,7 +212,8 @@ async def handle_delivery(
             log.warning("message parked: the handler cannot process it", error=error_text(error))
             return _park(plain, error_text(error))
         except TransientError as error:
-            disposition = _retry_or_park(plain, attempt, delays, error_text(error))
+            forever = isinstance(error, UnavailableError)
+            disposition = _retry_or_park(plain, attempt, delays, error_text(error), forever=forever)
             if disposition.verdict is Verdict.RETRY:
                 log.warning("handler asked for a retry", error=error_text(error), delay=disposition.delay)
             return disposition

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.bus import current_attempt
 from shared.bus.amqp import AmqpBus
 from shared.bus.port import (
     ATTEMPT_HEADER,
@@ -20,6 +21,7 @@ from shared.bus.port import (
     PublishError,
     TransientError,
 )
+from shared.failures import UnavailableError
 from shared.messages.base import BusMessage
 from tests.contract.bus_harness import (
     DELAYS,
@@ -164,6 +166,24 @@ async def test_transient_error_is_retried_then_succeeds(harness: Harness) -> Non
     assert attempts == [1, 2, 3]
     assert time.monotonic() - started >= sum(DELAYS)
     assert await bus.parked("transient") == []
+
+
+async def test_a_dependency_that_stays_down_is_waited_for_never_parked(harness: Harness) -> None:
+    bus = await harness.bus()
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(message: Ping) -> None:
+        attempts.append(current_attempt())
+        if len(attempts) <= len(DELAYS) + 2:  # past every delay: a transient error would park now
+            raise UnavailableError("store unavailable")
+        done.set()
+
+    await bus.subscribe(harness.subscription("waiting", [Ping], handle))
+    await bus.publish(Ping(n=1))
+    await asyncio.wait_for(done.wait(), 15)
+    assert attempts == list(range(1, len(DELAYS) + 4))
+    assert await bus.parked("waiting") == []
 
 
 async def test_always_failing_handler_ends_parked_after_every_delay(harness: Harness) -> None:

@@ -21,8 +21,9 @@ import structlog
 
 from services.dispatcher import rules
 from services.dispatcher.requests import request_way
-from shared.bus import Bus, Subscription, TransientError
+from shared.bus import Bus, Subscription
 from shared.data import deliveries, inbox, messages, push_ways
+from shared.failures import UnavailableError
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
@@ -52,7 +53,7 @@ class AcceptedHandler:
         try:
             await self._handle(event)
         except StoreUnavailableError as error:
-            raise TransientError(f"store unavailable: {error}") from error
+            raise UnavailableError(f"store unavailable: {error}") from error
 
     async def _handle(self, event: MessageAcceptedV1 | MessageAcceptedV2) -> None:
         if isinstance(event, MessageAcceptedV1):

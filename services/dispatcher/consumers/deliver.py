@@ -33,7 +33,7 @@ from services.dispatcher.consumers.verification import VerificationSender
 from services.dispatcher.requests import request_way
 from shared.bus import Bus, Subscription, TransientError
 from shared.data import deliveries, inbox, messages, push_ways
-from shared.failures import ThrottledError
+from shared.failures import ThrottledError, UnavailableError
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.delivery import DeliveryRequestedV1, VerificationRequestedV1
@@ -82,7 +82,7 @@ class DeliverHandler:
         try:
             await self._handle(request)
         except StoreUnavailableError as error:
-            raise TransientError(f"store unavailable: {error}") from error
+            raise UnavailableError(f"store unavailable: {error}") from error
 
     async def _handle(self, request: DeliveryRequestedV1) -> None:
         tries = await self._begin_try(request)

@@ -22,7 +22,7 @@ from services.dispatcher import rules
 from services.dispatcher.channels.base import Channel, Delivery
 from shared.bus import current_attempt
 from shared.data import push_ways
-from shared.failures import ThrottledError, TransientError
+from shared.failures import ThrottledError, TransientError, UnavailableError
 from shared.logs import get_logger
 from shared.messages.delivery import VerificationRequestedV1
 from shared.messages.push import MessageBody
@@ -54,7 +54,7 @@ class VerificationSender:
         try:
             await self._handle(request)
         except StoreUnavailableError as error:
-            self._retry_or_stop(TransientError(f"store unavailable: {error}"))
+            raise UnavailableError(f"store unavailable: {error}") from error
 
     async def _handle(self, request: VerificationRequestedV1) -> None:
         doc = await push_ways.get_for_user(self._store, request.user_id)
