@@ -25,7 +25,6 @@ CLAIMS = "delivery_claims"
 INDEXES = (IndexSpec(COLLECTION, (("entryId", 1),)), IndexSpec(CLAIMS, (("createdAt", 1),)))
 # A claim only matters while its request can still be redelivered: long past the last retry delay.
 CLAIM_KEEP_MS = 7 * 24 * 3600 * 1000
-STATUSES = ("sending", "retrying", "delivered", "failed")
 FINAL = ("delivered", "failed")
 MAX_ERROR_CHARS = 500
 

@@ -22,7 +22,6 @@ INDEXES = (
     IndexSpec(COLLECTION, (("userId", 1), ("createdAt", -1))),
     IndexSpec(COLLECTION, (("userId", 1), ("read", 1))),
 )
-STATUSES = ("pending", "delivered", "failed")
 
 
 def derived_entry_id(message_id: str, user_id: str) -> str:
