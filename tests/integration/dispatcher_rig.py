@@ -26,10 +26,12 @@ from shared.messages.push import MessageAcceptedV2
 from shared.metrics import Metrics
 from shared.settings import Settings
 from shared.store import Document, Store
+from shared.store.mongo import MongoStore
 from shared.store.sqlite import SqliteStore
 from tests.fakes.bark_server import BarkServer
 from tests.fakes.smtp_server import SmtpServer
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.integration.processes import drop_database
 
 SECRET = "s3cret"
 DELAYS = (0.05, 0.1)  # three tries per way
@@ -145,3 +147,15 @@ async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIter
         await sqlite.close()
         if store is not None:
             await store.close()
+
+
+@asynccontextmanager
+async def rig_on(kind: str, workdir: Path, mongo_url: str, namespace: str) -> AsyncIterator[DispatcherRig]:
+    """The rig with its data on `kind`: "sqlite" (the bus's own file) or "mongo" (a fresh database)."""
+    store = MongoStore(mongo_url, namespace) if kind == "mongo" else None
+    try:
+        async with dispatcher_rig(workdir, store) as running:
+            yield running
+    finally:
+        if store is not None:
+            drop_database(mongo_url, namespace)

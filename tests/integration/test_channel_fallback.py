@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared.data import push_ways
-from shared.store.mongo import MongoStore
-from tests.integration.dispatcher_rig import DELAYS, DispatcherRig, dispatcher_rig
-from tests.integration.processes import drop_database
+from tests.integration.dispatcher_rig import DELAYS, DispatcherRig, rig_on
 from tests.waiting import eventually
 
 DEVICE = "F8QhQ3kVvue9XyHEJXQZ"
@@ -26,13 +24,8 @@ ADDRESS = "me@example.com"
 async def rig(
     request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
 ) -> AsyncIterator[DispatcherRig]:
-    store = MongoStore(mongo_url, namespace) if request.param == "mongo" else None
-    try:
-        async with dispatcher_rig(tmp_path, store) as running:
-            yield running
-    finally:
-        if store is not None:
-            drop_database(mongo_url, namespace)
+    async with rig_on(request.param, tmp_path, mongo_url, namespace) as running:
+        yield running
 
 
 async def bark_then_email(rig: DispatcherRig) -> str:

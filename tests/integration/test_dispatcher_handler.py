@@ -12,11 +12,9 @@ from shared.data import deliveries, inbox, messages
 from shared.ids import new_id, now_ms
 from shared.messages.delivery import DeliveryRequestedV1
 from shared.messages.push import MessageAcceptedV1, MessageBody
-from shared.store.mongo import MongoStore
 from shared.topology import DISPATCHER_DELIVER
 from tests.fakes.webhook_receiver import HANG
-from tests.integration.dispatcher_rig import DispatcherRig, dispatcher_rig
-from tests.integration.processes import drop_database
+from tests.integration.dispatcher_rig import DispatcherRig, rig_on
 from tests.waiting import eventually
 
 
@@ -24,13 +22,8 @@ from tests.waiting import eventually
 async def rig(
     request: pytest.FixtureRequest, tmp_path: Path, mongo_url: str, namespace: str
 ) -> AsyncIterator[DispatcherRig]:
-    store = MongoStore(mongo_url, namespace) if request.param == "mongo" else None
-    try:
-        async with dispatcher_rig(tmp_path, store) as running:
-            yield running
-    finally:
-        if store is not None:
-            drop_database(mongo_url, namespace)
+    async with rig_on(request.param, tmp_path, mongo_url, namespace) as running:
+        yield running
 
 
 async def test_redelivered_accepted_event_makes_one_entry_and_one_delivery(rig: DispatcherRig) -> None:
