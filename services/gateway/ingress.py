@@ -78,7 +78,10 @@ class Ingress:
         await self._sweeper.stop()
         await self.drain()
 
-    async def accept(self, key_value: str, fields: PushRequest, *, trace_id: str) -> str:
+    async def accept(
+        self, key_value: str, fields: PushRequest, *, trace_id: str, client: str | None = None
+    ) -> str:
+        """Store the push and publish its event; `client` is the sender's address (None: not over HTTP)."""
         key = await self._resolve(key_value)
         now = now_ms()
         message_id = new_id()

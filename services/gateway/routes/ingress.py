@@ -15,6 +15,7 @@ from aiohttp import web
 from services.gateway.app_keys import INGRESS
 from services.gateway.push_fields import parse_push
 from shared.http_json import body_fields, json_envelope, url_fields
+from shared.web import client_address
 
 routes = web.RouteTableDef()
 
@@ -28,7 +29,7 @@ def _query_fields(request: web.Request) -> dict[str, Any]:
 async def _accept(request: web.Request, fields: dict[str, Any]) -> web.Response:
     push = parse_push(fields, idempotency_header=request.headers.get(IDEMPOTENCY_HEADER))
     message_id = await request.app[INGRESS].accept(
-        request.match_info["key"], push, trace_id=request["trace_id"]
+        request.match_info["key"], push, trace_id=request["trace_id"], client=client_address(request)
     )
     return json_envelope({"id": message_id})
 
