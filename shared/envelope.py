@@ -35,11 +35,14 @@ class Ret(IntEnum):
 class ApiError(Exception):
     """A refusal the caller should see: its `ret`, a reason, and the HTTP status push ingress uses."""
 
-    def __init__(self, ret: Ret, reason: str, *, http_status: int = 400) -> None:
+    def __init__(
+        self, ret: Ret, reason: str, *, http_status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.ret = ret
         self.reason = reason
         self.http_status = http_status
+        self.headers = headers or {}  # e.g. `Retry-After` on a rate-limited answer
 
 
 def invalid(reason: str) -> ApiError:
@@ -48,6 +51,16 @@ def invalid(reason: str) -> ApiError:
 
 def not_found(reason: str = "not found") -> ApiError:
     return ApiError(Ret.NOT_FOUND, reason, http_status=404)
+
+
+def rate_limited(reason: str, *, retry_after_seconds: int) -> ApiError:
+    """205 / HTTP 429 with `Retry-After` (whole seconds, at least 1)."""
+    return ApiError(
+        Ret.RATE_LIMITED,
+        reason,
+        http_status=429,
+        headers={"Retry-After": str(max(1, retry_after_seconds))},
+    )
 
 
 def unavailable(reason: str = "service unavailable, retry later") -> ApiError:

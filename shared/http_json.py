@@ -58,7 +58,7 @@ def error_response(request: web.Request, error: ApiError) -> web.Response:
     # existing client relies on those, and HTTP tooling does.
     unrouted = getattr(request.match_info, "http_exception", None) is not None
     status = 200 if is_client_api(request.path) and not unrouted else error.http_status
-    return web.json_response(error_envelope(error), status=status, dumps=dumps)
+    return web.json_response(error_envelope(error), status=status, dumps=dumps, headers=error.headers)
 
 
 async def body_fields(request: web.Request) -> dict[str, Any]:

@@ -164,6 +164,11 @@ class Ingress:
         if not is_hex24(key_value):
             raise not_found("unknown push key")
         key = await self._keys.get(key_value)
+        if key is not None and key.owner_status != "active":
+            # A disabled account's keys are refused as paused ones are; a deleted account's are gone.
+            if key.owner_status == "disabled":
+                raise ApiError(Ret.KEY_INACTIVE, "the key's account is disabled", http_status=403)
+            raise _gone("the key's account was deleted")
         if key is None or key.status == "deleted":
             raise not_found("unknown push key") if key is None else _gone("push key was deleted")
         if key.status == "paused":

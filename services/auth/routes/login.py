@@ -6,8 +6,8 @@ from aiohttp import web
 
 from services.auth import accounts
 from services.auth.login_limiter import LoginLimiter
-from shared.envelope import ApiError, Ret
-from shared.http_json import body_fields, error_response, json_envelope
+from shared.envelope import ApiError, rate_limited
+from shared.http_json import body_fields, json_envelope
 from shared.logs import get_logger
 from shared.web import SETTINGS, STORE, client_address
 
@@ -24,9 +24,7 @@ async def login(request: web.Request) -> web.Response:
     refusal = await limiter.refusal(client)
     if refusal is not None:
         log.warning("sign-in throttled", reason=refusal.reason, retry_after=refusal.retry_after_seconds)
-        response = error_response(request, ApiError(Ret.RATE_LIMITED, refusal.reason, http_status=429))
-        response.headers["Retry-After"] = str(refusal.retry_after_seconds)
-        return response
+        raise rate_limited(refusal.reason, retry_after_seconds=refusal.retry_after_seconds)
     code = (await body_fields(request)).get("code")
     try:
         token = await accounts.login(
