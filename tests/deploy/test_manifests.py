@@ -34,7 +34,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from igot.cli import build_parser
-from igot.runtime import SERVICE_NAMES
+from igot.runtime import SERVICE_NAMES, create_app
 from shared.settings import Settings
 from shared.topology import DELIVERY_WAYS
 
@@ -527,6 +527,14 @@ def _ingress_route(path: str) -> str:
 
 ROUTES = [
     ("/open/user/login", "auth"),
+    ("/open/user/", "auth"),
+    ("/open/link/temporary", "auth"),
+    ("/open/jpoint/plans", "auth"),
+    ("/client/version/", "auth"),
+    ("/signin/abc", "auth"),
+    ("/message/push", "gateway"),
+    ("/push", "gateway"),
+    ("/0123456789abcdef01234567.send", "gateway"),
     ("/open/push-way/", "auth"),
     ("/open/push-way", "auth"),
     ("/open/push-way/webhook/bind", "auth"),
@@ -539,9 +547,38 @@ ROUTES = [
 ]
 
 
+# Served by every process alike; the proxies may send them anywhere.
+EVERYWHERE = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+
+
+def _sample_path(canonical: str) -> str:
+    """A concrete path a route matches: a push key where the route takes one, `x` elsewhere."""
+    return re.sub(r"\{key[^}]*\}", "0123456789abcdef01234567", re.sub(r"\{(?!key)[^}]*\}", "x", canonical))
+
+
+def _served_paths() -> list[tuple[str, str]]:
+    """Each HTTP route of the services that serve HTTP, as a sample path and the service serving it."""
+    served = []
+    for service in ("auth", "gateway"):
+        app = create_app(Settings(), mode="distributed", services=[service])
+        for resource in app.router.resources():
+            if resource.canonical not in EVERYWHERE:
+                served.append((_sample_path(resource.canonical), service))
+    return sorted(set(served))
+
+
 @pytest.mark.parametrize(("path", "service"), ROUTES)
 def test_ingress_routes_paths_to_the_right_service(path: str, service: str) -> None:
     assert _service_runs(_ingress_route(path)) == [["serve", service]]
+
+
+def test_the_proxies_send_every_route_to_the_service_that_serves_it() -> None:
+    """A route added to a service is reachable through the one address of compose and Kubernetes."""
+    compose = _compose()["services"]
+    for path, service in _served_paths():
+        assert _service_runs(_ingress_route(path)) == [["serve", service]], f"Ingress: {path}"
+        host = _caddy_route(path).rsplit(":", 1)[0]
+        assert _compose_argv(compose[host]) == ["serve", service], f"Caddyfile: {path}"
 
 
 def _caddy_blocks(text: str) -> list[tuple[list[str], Any]]:
