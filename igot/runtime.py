@@ -19,6 +19,7 @@ from services.auth import app as auth_app
 from services.dispatcher import app as dispatcher_app
 from services.gateway import app as gateway_app
 from shared.bus import Bus, Subscription
+from shared.cors import cors_middleware
 from shared.logs import get_logger
 from shared.metrics import Metrics
 from shared.settings import Settings
@@ -109,7 +110,9 @@ def create_app(
     unknown = set(services) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services: {', '.join(sorted(unknown))}")
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[cors_middleware, envelope_middleware]
+    )
     app[SETTINGS] = settings
     if dispatcher is not None:
         app[dispatcher_app.CONSUMERS] = dispatcher
