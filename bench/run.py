@@ -53,6 +53,8 @@ RESULTS_DIR = ROOT / "bench" / "results"
 MODES = ("baseline", "standalone", "distributed")
 BENCH_EMAIL = "bench@example.com"
 RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+# Benchmarks measure throughput from one client through one key: the push rate limits are off.
+LIMITS_OFF = {"push_rate_per_key": "0", "push_rate_per_ip": "0"}
 LOG_TAIL_CHARS = 4000
 ERROR_WIDTH = 160
 CLIENT_BOUND_SHARE = 0.9
@@ -140,7 +142,7 @@ async def _start_baseline(running: Running, workdir: Path, options: Options) -> 
 
 
 async def _start_standalone(running: Running, workdir: Path, options: Options) -> None:
-    env = base_env(workdir, **dict(options.settings))
+    env = base_env(workdir, **{**LIMITS_OFF, **dict(options.settings)})
     deployment = running.deployment = _deployment(running, env, workdir)
     process = start("standalone", ["standalone"], env, workdir, free_port())
     running.processes.append(process)
@@ -158,7 +160,7 @@ async def _start_distributed(running: Running, workdir: Path, options: Options) 
         mongo_url=options.mongo_url,
         mongo_db=namespace,
         bus_exchange=exchange,
-        **{"bus_retry_delays": json.dumps(RETRY_DELAYS), **dict(options.settings)},
+        **{"bus_retry_delays": json.dumps(RETRY_DELAYS), **LIMITS_OFF, **dict(options.settings)},
     )
     deployment = running.deployment = _deployment(running, env, workdir)
     running.names = {"mongo_db": namespace, "bus_exchange": exchange}

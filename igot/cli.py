@@ -13,6 +13,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from igot import user_admin
 from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
 from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology, sqlite_path
@@ -95,6 +96,34 @@ def _login_code(settings: Settings, args: argparse.Namespace) -> int:
     )
     minutes = settings.login_code_ttl_seconds // 60
     _out(json.dumps({"code": code}) if args.json else f"{code}  (valid {minutes} minutes)")
+    return 0
+
+
+def _user_list(settings: Settings, args: argparse.Namespace) -> int:
+    listed = asyncio.run(
+        _with_store(settings, lambda store: user_admin.list_users(store, show_keys=args.show_keys))
+    )
+    _out(json.dumps(listed, ensure_ascii=False) if args.json else user_admin.table(listed))
+    return 0
+
+
+def _user_change(settings: Settings, args: argparse.Namespace) -> int:
+    if args.user_command == "delete" and not args.yes:
+        sys.stderr.write(f"delete {args.user} and all its data? type the address or id again to confirm: ")
+        try:
+            answer = input().strip()
+        except EOFError:
+            answer = ""
+        if answer != args.user.strip():
+            sys.stderr.write("igot: not confirmed; nothing changed\n")
+            return 1
+    done = asyncio.run(
+        _with_store(
+            settings,
+            lambda store: user_admin.change_account(settings, store, args.user, args.user_command),
+        )
+    )
+    _out(done)
     return 0
 
 
@@ -190,9 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     create = user.add_parser("create", help="create a user and their fixed push key")
     create.add_argument("--email", required=True)
     create.add_argument("--json", action="store_true")
-    code = user.add_parser("login-code", help="issue a 5-character login code (valid 5 minutes)")
+    code = user.add_parser("login-code", help="issue a 6-character login code (valid 5 minutes)")
     code.add_argument("email")
     code.add_argument("--json", action="store_true")
+    listing = user.add_parser("list", help="every user: id, e-mail, status, created, key (masked)")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--show-keys", action="store_true", help="show push keys in full")
+    for action, summary in (
+        ("disable", "stop a user's keys (204 / HTTP 403) and sessions until enabled"),
+        ("enable", "let a disabled user sign in and push again"),
+        ("delete", "stop a user's keys (204 / HTTP 410) and sessions; the server then removes the data"),
+    ):
+        changing = user.add_parser(action, help=summary)
+        changing.add_argument("user", metavar="EMAIL|ID")
+        if action == "delete":
+            changing.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     push = commands.add_parser("push", help="send a push through a running server")
     push.add_argument("key")
@@ -243,9 +284,21 @@ def load_settings() -> Settings | None:
     return None
 
 
+USER_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "create": _user_create,
+    "login-code": _login_code,
+    "list": _user_list,
+    "disable": _user_change,
+    "enable": _user_change,
+    "delete": _user_change,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "user" and args.user_command == "delete" and not args.yes and not sys.stdin.isatty():
+        parser.error("user delete: add --yes to delete without a terminal to confirm on")
     consumers = _dispatcher_consumers(parser, args) if args.command == "serve" else None
     settings = load_settings()
     if settings is None:
@@ -266,9 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "user":
-            return (
-                _user_create(settings, args) if args.user_command == "create" else _login_code(settings, args)
-            )
+            return USER_COMMANDS[args.user_command](settings, args)
         if args.command == "push":
             return asyncio.run(_push(args, settings))
         if args.command == "migrate":

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from services.auth.data import login_codes, login_failures, users, verifications
-from shared.data import deliveries, idempotency, inbox, keys, messages, outbox, push_ways, tokens
+from services.auth import purge
+from services.auth.data import deletion_codes, login_codes, login_failures, signin_codes, users, verifications
+from shared.data import deliveries, idempotency, inbox, keys, messages, outbox, push_ways, rate_slots, tokens
 from shared.store import IndexSpec
 
 ALL_INDEXES: tuple[IndexSpec, ...] = (
     *users.INDEXES,
+    *users.STATUS_INDEXES,
+    *deletion_codes.INDEXES,
+    *purge.INDEXES,
     *login_codes.INDEXES,
+    *signin_codes.INDEXES,
     *login_failures.INDEXES,
     *verifications.INDEXES,
     *keys.INDEXES,
@@ -19,4 +24,5 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *inbox.INDEXES,
     *deliveries.INDEXES,
     *push_ways.INDEXES,
+    *rate_slots.INDEXES,
 )

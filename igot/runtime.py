@@ -25,7 +25,16 @@ from shared.metrics import Metrics
 from shared.settings import Settings
 from shared.store import Store
 from shared.topology import QUEUES
-from shared.web import BUS, METRICS, SERVICE, SETTINGS, STORE, add_health_routes, envelope_middleware
+from shared.web import (
+    BUS,
+    METRICS,
+    SERVICE,
+    SETTINGS,
+    STORE,
+    add_health_routes,
+    envelope_middleware,
+    rate_limiter_ctx,
+)
 
 log = get_logger("igot.runtime")
 Mode = Literal["standalone", "distributed"]
@@ -141,6 +150,7 @@ def create_app(
 
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(bus_ctx)
+    app.cleanup_ctx.append(rate_limiter_ctx)  # after the store; every service may count uses
     add_health_routes(app)
     openapi.install(app, public_url=settings.public_url)
     # Order matters for routing: fixed paths first, the gateway's catch-all push routes last.

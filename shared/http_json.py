@@ -54,10 +54,10 @@ def json_envelope(data: dict[str, Any] | None = None) -> web.Response:
 
 
 def error_response(request: web.Request, error: ApiError) -> web.Response:
-    # A path or method no route serves answers its real status (404, 405) even under `/open/`: no
-    # existing client relies on those, and HTTP tooling does.
-    unrouted = getattr(request.match_info, "http_exception", None) is not None
-    status = 200 if is_client_api(request.path) and not unrouted else error.http_status
+    """The refusal's envelope. Under `/open/` and `/access/` it is HTTP 200 whatever went wrong, a path
+    or method no route serves included (ret 203 / 202): the desktop client takes any other status for a
+    network failure and never reads the envelope. Elsewhere the status says what the `ret` says."""
+    status = 200 if is_client_api(request.path) else error.http_status
     return web.json_response(error_envelope(error), status=status, dumps=dumps, headers=error.headers)
 
 

@@ -79,6 +79,52 @@ class Settings(BaseSettings):
     wechat_token: SecretStr = SecretStr("")
     allow_private_targets: bool = False
 
+    # Account lifecycle: deletion confirmed by a code mailed to the account (valid this long; mailed at
+    # most once per interval and `per_day` times a day), then purged in the background: every
+    # `purge_interval` seconds, accounts whose deletion is older than `purge_grace` (pushes already in
+    # flight settle first) lose all their data.
+    account_deletion_code_ttl_seconds: int = Field(default=600, ge=60)
+    account_deletion_mail_interval_seconds: int = Field(default=60, ge=0)
+    account_deletion_mails_per_day: int = Field(default=10, ge=1)
+    account_purge_interval_seconds: float = Field(default=60.0, gt=0)
+    account_purge_grace_seconds: float = Field(default=60.0, ge=0)
+
+    # Temporary links: how long a new one works, and how many each user may have that are neither
+    # deleted nor expired (paused ones count).
+    temporary_link_ttl_days: int = Field(default=90, ge=1, le=3650)
+    temporary_links_per_user: int = Field(default=20, ge=1, le=1000)
+
+    # Accounts: e-mail sign-in and the desktop client's account calls. With open registration anyone
+    # signs up by e-mail; closed, only addresses `igot user create` made can sign in that way. A mailed
+    # code (and its one-click link) works once, for `signin_code_ttl_seconds`, and for at most
+    # `signin_code_tries` tries. Sign-in mails: per address one per interval and a cap per hour, per
+    # client address a cap per hour (0 turns a cap off).
+    open_registration: bool = True
+    signin_code_ttl_seconds: int = Field(default=600, ge=60)
+    signin_code_tries: int = Field(default=5, ge=1, le=20)
+    signin_mail_interval_seconds: int = Field(default=60, ge=0)
+    signin_mails_per_address_per_hour: int = Field(default=5, ge=0)
+    signin_mails_per_client_per_hour: int = Field(default=30, ge=0)
+    # What `GET /client/version/` tells the desktop client (it offers an update when the version differs).
+    client_version: str = "1.1.4"
+    client_intro: str = ""
+    client_url_mac: str = "https://github.com/wahao/Electron-iGot/releases"
+    client_url_win: str = "https://github.com/wahao/Electron-iGot/releases"
+
+    # Rate limits on push ingress, shared by every gateway through the store: pushes per minute through
+    # one key and from one client address (an IPv6 client by its /64), in bursts of up to the same
+    # number; 0 turns a limit off. Clients in `rate_limit_exempt` networks are never limited.
+    push_rate_per_key: int = Field(default=120, ge=0, le=1_000_000)
+    push_rate_per_ip: int = Field(default=600, ge=0, le=1_000_000)
+    rate_limit_exempt: tuple[IPvAnyNetwork, ...] = ()
+    # How long a gateway trusts a push key it read; announced changes (pause, account disabled) drop it
+    # at once, this bounds how late an unannounced one is seen.
+    key_cache_ttl_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    # Drop-in ingress (ServerChan, PushDeer, Bark): how many push keys one request may name (PushDeer's
+    # comma-separated `pushkey`, Bark's `device_keys`); each key gets its own message.
+    dropin_max_keys: int = Field(default=10, ge=1, le=100)
+
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -6,13 +6,16 @@ request would fail to publish).
 
 * `dispatcher.accepted` routes accepted messages (V1 and V2 during the rollout of V2);
 * `dispatcher.deliver.<way>`, one per push way in `DELIVERY_WAYS`, bound to `deliver.<way>.v1` (deliveries)
-  and `verify.<way>.v1` (the verification of a newly bound way).
+  and `verify.<way>.v1` (the verification of a newly bound way);
+* `dispatcher.account-mail` takes the mails auth sends to an account's address (sign-in and deletion
+  codes); the processes that run the e-mail channel consume it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.messages.account import AccountMailRequestedV1
 from shared.messages.base import BusMessage
 from shared.messages.delivery import (
     DeliveryRequestedV1,
@@ -47,4 +50,6 @@ def deliver_queue(way: str) -> QueueSpec:
 
 DISPATCHER_DELIVER: dict[str, QueueSpec] = {way: deliver_queue(way) for way in DELIVERY_WAYS}
 
-QUEUES: tuple[QueueSpec, ...] = (DISPATCHER_ACCEPTED, *DISPATCHER_DELIVER.values())
+DISPATCHER_ACCOUNT_MAIL = QueueSpec("dispatcher.account-mail", (AccountMailRequestedV1,))
+
+QUEUES: tuple[QueueSpec, ...] = (DISPATCHER_ACCEPTED, *DISPATCHER_DELIVER.values(), DISPATCHER_ACCOUNT_MAIL)

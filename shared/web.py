@@ -5,7 +5,8 @@ Python version), a client's `X-Trace-Id` is honoured only in a sane form (else a
 `/metrics` can require a bearer token (`IGOT_METRICS_TOKEN`). A request body that has not arrived
 `IGOT_HTTP_BODY_TIMEOUT_SECONDS` after its headers is refused with 408, so a trickling client does not
 hold a handler. Push keys are bearer secrets: a path is logged with its first segment masked unless that
-segment starts one of the app's fixed routes.
+segment starts one of the app's fixed routes, and with the segment after a fixed prefix that a secret
+follows (`SECRET_AFTER`) masked too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import hmac
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 import structlog
@@ -26,6 +27,7 @@ from shared.envelope import ApiError, Ret, unavailable
 from shared.http_json import error_response
 from shared.logs import get_logger
 from shared.metrics import Metrics
+from shared.rate_limit import RateLimiter
 from shared.settings import Settings
 from shared.store import Store, StoreUnavailableError
 from shared.tracing import TRACE_HEADER, new_trace_id
@@ -35,6 +37,8 @@ STORE = web.AppKey("store", Store)
 BUS = web.AppKey("bus", Bus)
 SERVICE = web.AppKey("service", str)
 METRICS = web.AppKey("metrics", Metrics)
+# One per process, for every service: push ingress and sign-in count their uses through it.
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 SERVER_NAME = "iGot"
 _SANE_TRACE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -56,22 +60,25 @@ def trace_id_of(request: web.Request) -> str:
     return claimed if _SANE_TRACE_ID.fullmatch(claimed) else new_trace_id()
 
 
-# Fixed routes whose next path segment is a secret (a verification or unsubscribe token).
-SECRET_AFTER = frozenset({"verify", "unsubscribe"})
+# Fixed path prefixes whose next segment is a secret: a verification or unsubscribe link's token, the
+# push key of a temporary link.
+SECRET_AFTER = ("/verify/", "/unsubscribe/", "/signin/", "/open/link/temporary/")
 
 
 def masked_path(request: web.Request) -> str:
     """The path for a log line, secrets masked to 4 characters: a first segment that starts no fixed
-    route (a push key), and the token of a verification or unsubscribe link."""
-    first, slash, rest = request.path[1:].partition("/")
+    route (a push key), and the segment that follows a prefix of `SECRET_AFTER`."""
+    path = request.path
+    first, slash, rest = path[1:].partition("/")
     if not first:
-        return request.path
+        return path
     if first not in _fixed_first_segments(request.app):
         return f"/{_mask(first)}{slash}{rest}"
-    if first in SECRET_AFTER and rest:
-        token, slash_after, tail = rest.partition("/")
-        return f"/{first}/{_mask(token)}{slash_after}{tail}"
-    return request.path
+    for prefix in SECRET_AFTER:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            secret, slash_after, tail = path[len(prefix) :].partition("/")
+            return f"{prefix}{_mask(secret)}{slash_after}{tail}"
+    return path
 
 
 def _mask(secret: str) -> str:
@@ -172,6 +179,16 @@ async def metrics(request: web.Request) -> web.Response:
             raise ApiError(Ret.TOKEN_WRONG, "metrics token wrong", http_status=401)
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The process's rate limiter (and its sweeper) over the app's store; registered after the store's."""
+    settings = app[SETTINGS]
+    limiter = RateLimiter(app[STORE], exempt=settings.rate_limit_exempt, metrics=app[METRICS])
+    app[RATE_LIMITER] = limiter
+    limiter.start()
+    yield
+    await limiter.stop()
 
 
 def add_health_routes(app: web.Application) -> None:

@@ -11,11 +11,15 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from igot.openapi.account_lifecycle import account_lifecycle_operations
+from igot.openapi.accounts import account_operations
+from igot.openapi.compat import compat_operations
 from igot.openapi.pieces import JSON, Operation, answer, operation, parameter, retry_after
 from igot.openapi.push import push_operations
 from igot.openapi.push_ways import push_way_operations, push_way_schemas
 from igot.openapi.schemas import RET_MEANINGS, component_schemas, ref, text
-from services.gateway.routes.messages import MAX_PAGE_SIZE
+from igot.openapi.temporary_links import temporary_link_operations, temporary_link_tag
+from shared.paging import MAX_PAGE_SIZE
 
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"tokenQuery": []}, {"bearerToken": []}]
 
@@ -170,7 +174,16 @@ def _head_of(get: Operation) -> Operation:
 
 
 def operations() -> list[Operation]:
-    listed = [*_operations_routes(), *_client_operations(), *push_way_operations(), *push_operations()]
+    listed = [
+        *_operations_routes(),
+        *_client_operations(),
+        *account_operations(),
+        *account_lifecycle_operations(),
+        *push_way_operations(),
+        *temporary_link_operations(),
+        *push_operations(),
+        *compat_operations(),
+    ]
     heads = [_head_of(op) for op in listed if op.method == "get" and op.path in HEAD_PATHS]
     return [*listed, *heads]
 
@@ -182,7 +195,8 @@ def _description() -> str:
         " Push ingress answers refusals with a matching HTTP status as well (so `curl -f` fails); `/open/` "
         "answers HTTP 200 for every `ret`. A request the server cannot read (malformed, or a request line or "
         "headers over its limits) is refused before routing, on every path, with the envelope and HTTP 400, "
-        "414 or 431; a path or method no route serves answers 404 or 405, `/open/` included."
+        "414 or 431; a path or method no route serves answers 404 or 405, but under `/open/` and "
+        "`/access/` HTTP 200 with ret 203 or 202."
         "\n\n| ret | meaning |\n|---|---|\n" + rets
     )
 
@@ -205,6 +219,7 @@ def build_document(public_url: str | None = None) -> dict[str, Any]:
             {"name": "push", "description": "Push ingress: anyone with a push key sends a message."},
             {"name": "client API", "description": "The key owner's inbox; token in `?token=` or a bearer."},
             {"name": "push ways", "description": "Bark, e-mail, webhook: bind, verify, order; as the inbox."},
+            temporary_link_tag(),
             {"name": "links", "description": "The pages behind the links iGot sends (HTML)."},
             {"name": "operations", "description": "Health, readiness and metrics of every process."},
             {"name": "contract", "description": "This document."},

@@ -83,6 +83,10 @@ def _message_body() -> Schema:
             "url": text(),
             "automaticallyCopy": {"type": "integer", "enum": [0, 1]},
             "copyText": text(),
+            "format": {
+                "enum": ["markdown", "image"],
+                "description": "how to show `content` (an image's address for `image`); absent: plain text",
+            },
         },
         required=("title", "content", "url", "automaticallyCopy", "copyText"),
     )
@@ -142,6 +146,7 @@ def push_fields(*, form: bool) -> Schema:
             "copy": text("text to copy, shown as `copyText`"),
             "topic": text("label for group links", maxLength=MAX_TOPIC),
             "idempotencyKey": text("as the `Idempotency-Key` header", maxLength=MAX_IDEMPOTENCY_KEY),
+            "format": {"enum": ["text", "markdown"], "description": "how to show `content`; default text"},
         },
         required=("content",),
         closed=False,

@@ -1,5 +1,5 @@
-"""The auth service: sign-in (login codes, tokens), push ways (binding, verification, order);
-users are created with `igot user create`."""
+"""The auth service: sign-in (e-mail, login codes, sessions), push ways (binding, verification, order);
+users sign up by e-mail or are created with `igot user create`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.auth.account_lifecycle import AccountDeletion, DeletionPolicy
 from services.auth.login_limiter import LoginLimiter
+from services.auth.purge import AccountPurge
 from services.auth.push_way_targets import TargetRules
 from services.auth.push_ways import PushWayPolicy, PushWays
-from services.auth.routes import login, push_ways, verify
+from services.auth.routes import account as account_routes
+from services.auth.routes import desktop_client, login, push_ways, signin, user, verify
+from services.auth.routes import temporary_links as temporary_link_routes
+from services.auth.signin import EmailSignin, SigninPolicy
 from services.auth.sweeper import ExpirySweeper
-from shared.web import BUS, SETTINGS, STORE
+from services.auth.temporary_links import LinkPolicy, TemporaryLinks
+from shared.web import BUS, RATE_LIMITER, SETTINGS, STORE
 
 
 async def _limiter_and_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -41,9 +47,53 @@ async def _push_ways_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _temporary_links_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policy = LinkPolicy(
+        public_url=settings.public_url,
+        ttl_days=settings.temporary_link_ttl_days,
+        per_user=settings.temporary_links_per_user,
+    )
+    app[temporary_link_routes.TEMPORARY_LINKS] = TemporaryLinks(app[STORE], app[BUS], policy)
+    yield
+
+
+async def _account_lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policy = DeletionPolicy(
+        code_ttl_seconds=settings.account_deletion_code_ttl_seconds,
+        mail_interval_seconds=settings.account_deletion_mail_interval_seconds,
+        mails_per_day=settings.account_deletion_mails_per_day,
+    )
+    app[account_routes.DELETION] = AccountDeletion(app[STORE], app[BUS], policy)
+    purge = AccountPurge(
+        app[STORE],
+        interval_seconds=settings.account_purge_interval_seconds,
+        grace_seconds=settings.account_purge_grace_seconds,
+    )
+    purge.start()
+    yield
+    await purge.stop()
+
+
+async def _email_signin_ctx(app: web.Application) -> AsyncIterator[None]:
+    email_signin = EmailSignin(app[STORE], app[BUS], app[RATE_LIMITER], SigninPolicy.of(app[SETTINGS]))
+    app[signin.SIGNIN] = email_signin
+    yield
+    await email_signin.close()
+
+
 def install(app: web.Application) -> None:
+    app.cleanup_ctx.append(_email_signin_ctx)
     app.cleanup_ctx.append(_limiter_and_sweeper_ctx)
     app.cleanup_ctx.append(_push_ways_ctx)
+    app.cleanup_ctx.append(_account_lifecycle_ctx)
+    app.cleanup_ctx.append(_temporary_links_ctx)
     app.add_routes(login.routes)
+    app.add_routes(signin.routes)
+    app.add_routes(user.routes)
+    app.add_routes(desktop_client.routes)
     app.add_routes(push_ways.routes)
     app.add_routes(verify.routes)
+    app.add_routes(account_routes.routes)
+    app.add_routes(temporary_link_routes.routes)

@@ -11,19 +11,21 @@ The failures live in the store (`data.login_failures`), so every auth process an
 same counts. Nothing is ever cleared wholesale: failures leave the window by age and the sweeper deletes
 the oldest ones first; a refused attempt is not recorded, so the store holds at most about
 `global_budget` failures per window however hard it is hammered.
+
+It is not built on `shared.rate_limit`, which counts every use as it is made: here only failures count,
+and whether a client may try is asked before the attempt, which a sliding window over the stored
+failures answers exactly ("3 failures a minute" means 3, not 3 plus a slot that opened meanwhile).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from ipaddress import IPv6Address, IPv6Network, ip_address
 
 from services.auth.data import login_failures
 from shared.ids import now_ms
+from shared.rate_limit import client_subject
 from shared.store import Store
-
-IPV6_CLIENT_PREFIX = 64
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,8 @@ class Refusal:
 
 
 def client_key(address: str) -> str:
-    """What one client is counted as: an IPv4 address, the /64 of an IPv6 one, else the text itself."""
-    try:
-        ip = ip_address(address.split("%", 1)[0])  # a zone index (fe80::1%eth0) names no other client
-    except ValueError:
-        return address
-    if isinstance(ip, IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
-    return str(ip)
+    """What one client is counted as: an IPv4 address, the /64 of an IPv6 one (as every limit counts)."""
+    return client_subject(address)
 
 
 class LoginLimiter:

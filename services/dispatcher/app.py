@@ -1,8 +1,9 @@
 """The dispatcher: routes accepted messages into inboxes and delivers them on the users' push ways.
 
 One consumer, the router, routes accepted messages (`dispatcher.accepted`); one consumer per channel
-delivers on its way (`dispatcher.deliver.<way>`), each with its own queue and retry budget. Which of them
-a process runs is its `Consumers`:
+delivers on its way (`dispatcher.deliver.<way>`), each with its own queue and retry budget; where the
+e-mail channel runs, mails to an account's own address (`dispatcher.account-mail`) are sent too. Which of
+them a process runs is its `Consumers`:
 
 * `igot serve dispatcher` (and standalone): the router and every channel, in one process;
 * `igot serve dispatcher --channel bark[,email]`: only those channels' consumers, no router, so that each
@@ -27,6 +28,7 @@ from services.dispatcher.channels import open_channels
 from services.dispatcher.channels.base import Channel
 from services.dispatcher.consumers import deliver
 from services.dispatcher.consumers.accepted import AcceptedHandler
+from services.dispatcher.consumers.account_mail import AccountMailSender
 from shared.data import deliveries
 from shared.ids import now_ms
 from shared.logs import get_logger
@@ -110,6 +112,9 @@ async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         for handler in handlers:
             await bus.subscribe(handler.subscription())
+        if "email" in channels:
+            # Mails to an account's own address (sign-in and deletion codes) go where e-mail is sent.
+            await bus.subscribe(AccountMailSender(channels["email"], delays=delays).subscription())
     else:
         channels = {}
     log.info("dispatcher consumers", router=selection.router, channels=list(channels))

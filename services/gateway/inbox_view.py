@@ -4,6 +4,7 @@ An inbox entry holds the recipient's state (read, mode, status); the message it 
 sent, stored once. A page of entries reads its messages in one query. An entry whose message is missing
 is left out of the page (logged): showing an empty message would be worse than showing none. In detail,
 the delivery attempts are the inbox's own (the entry was stored) followed by every push way's record.
+A body's `format` (`markdown`, `image`) is shown only when it is not plain text.
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ async def detail_for_user(store: Store, user_id: str, entry_id: str) -> dict[str
     return shown
 
 
+async def delete_for_user(store: Store, user_id: str, entry_id: str) -> bool:
+    """Removes one entry of the user's inbox; False when the user has no such entry.
+
+    A message is stored once for all its recipients, so it goes only with the last entry pointing at it.
+    For a push with the recipient's own key that entry is the only one (`inbox.is_senders_own`), so the
+    message goes at once, in one more query; messages with other recipients stay for them.
+    """
+    entry = await inbox.delete_for_user(store, user_id, entry_id)
+    if entry is None:
+        return False
+    if inbox.is_senders_own(entry):
+        await messages.delete_by_id(store, entry["messageId"])
+    log.info("inbox entry deleted", entry_id=entry_id, message_id=entry["messageId"])
+    return True
+
+
 def render(entry: Document, message: Document) -> dict[str, Any]:
     body = message.get("body", {})
     shown: dict[str, Any] = {
@@ -67,6 +84,9 @@ def render(entry: Document, message: Document) -> dict[str, Any]:
         "app": message.get("app", "iGot"),
         "createTime": iso_ms(entry["createdAt"]),
     }
+    if body.get("format", "text") != "text":
+        # Only a body that is not plain text says so: clients that predate formats show plain text.
+        shown["body"]["format"] = body["format"]
     for name in ("source", "topic"):
         if message.get(name):
             shown[name] = message[name]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 
 from services.gateway.outbox import OutboxRelay
+from services.gateway.push_limits import PushLimits
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
 from shared.data import idempotency, messages, outbox
@@ -55,8 +56,10 @@ class Ingress:
         idempotency_ttl_seconds: float = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         publish_timeout: float = 2.0,
         max_publishing: int = 1024,
+        limits: PushLimits | None = None,
     ) -> None:
         self._store = store
+        self._limits = limits  # None: no rate limits (tests that drive the ingress directly)
         self._bus = bus
         self._keys = keys
         self._relay = relay
@@ -82,7 +85,10 @@ class Ingress:
         self, key_value: str, fields: PushRequest, *, trace_id: str, client: str | None = None
     ) -> str:
         """Store the push and publish its event; `client` is the sender's address (None: not over HTTP)."""
-        key = await self._resolve(key_value)
+        if self._limits is None:
+            key = await self._resolve(key_value)
+        else:
+            key = await self._limits.admit(key_value, client, self._resolve)
         now = now_ms()
         message_id = new_id()
         repeat = False
@@ -94,6 +100,7 @@ class Ingress:
             sender_id=key.user_id,
             key_kind="temporary" if temporary else "fixed",
             source=key.name if temporary else None,
+            link_id=key.link_id if temporary else None,
             topic=fields.topic,
             body=fields.body,
             extra=fields.extra,

@@ -2,9 +2,11 @@
 
 Rules from the seed: `content` is required; `automaticallyCopy` is 0/1 and defaults to 1; `copy` is
 stored as `copyText`; `topic` labels group-link messages; every other field is kept as `extra` and shown to
-the receiver as debug JSON. Keys beginning with `$` are refused anywhere in the payload: they are never
-meaningful to us and only ever appear in attempts to smuggle query operators. Values nest at most
-`MAX_DEPTH` levels, numbers are finite, and text holds no lone surrogates, whichever way the fields came.
+the receiver as debug JSON. `format` says how clients show the content: `text` (the default) or
+`markdown`; the drop-in dialects (`services.gateway.compat`) may also set `image`. Keys beginning with
+`$` are refused anywhere in the payload: they are never meaningful to us and only ever appear in attempts
+to smuggle query operators. Values nest at most `MAX_DEPTH` levels, numbers are finite, and text holds no
+lone surrogates, whichever way the fields came.
 
 Numbers and flags are strict: `automaticallyCopy` is exactly 0 or 1, as a JSON integer or the text "0" or
 "1" — never `true`/`false`, `1.0`, `+1`, `1_000` or non-ASCII digits, which lenient parsers would read as
@@ -27,14 +29,26 @@ from urllib.parse import urlsplit
 
 from shared.envelope import invalid
 from shared.http_json import MAX_DEPTH, dumps
-from shared.messages.push import MessageBody
+from shared.messages.push import BodyFormat, MessageBody
 from shared.models import PushRequest
 
 MAX_TITLE = 256
 MAX_URL = 2048
 MAX_TOPIC = 64
 MAX_IDEMPOTENCY_KEY = 128
-KNOWN = {"title", "content", "url", "automaticallyCopy", "copy", "copyText", "topic", "idempotencyKey"}
+KNOWN = {
+    "title",
+    "content",
+    "url",
+    "automaticallyCopy",
+    "copy",
+    "copyText",
+    "topic",
+    "idempotencyKey",
+    "format",
+}
+NATIVE_FORMATS: tuple[BodyFormat, ...] = ("text", "markdown")
+EVERY_FORMAT: tuple[BodyFormat, ...] = ("text", "markdown", "image")
 
 _SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SINGLE_LINE_WITH_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -42,7 +56,13 @@ _MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def parse_push(fields: Mapping[str, Any], *, idempotency_header: str | None = None) -> PushRequest:
+def parse_push(
+    fields: Mapping[str, Any],
+    *,
+    idempotency_header: str | None = None,
+    formats: tuple[BodyFormat, ...] = NATIVE_FORMATS,
+) -> PushRequest:
+    """The push the fields describe; `formats` are the values `format` may take."""
     _check_nested(fields, level=1)
     content = _text(fields, "content", _MULTI_LINE)
     if not content or not content.strip():
@@ -70,6 +90,7 @@ def parse_push(fields: Mapping[str, Any], *, idempotency_header: str | None = No
             url=url,
             automaticallyCopy=_copy_flag(fields.get("automaticallyCopy", 1)),
             copyText=copy_text,
+            format=_format(fields, formats),
         ),
         topic=topic,
         extra=dumps(extra) if extra else None,
@@ -88,6 +109,16 @@ def _text(fields: Mapping[str, Any], name: str, forbidden: re.Pattern[str]) -> s
     if forbidden.search(text):
         raise invalid(f"{name} must not contain control characters")
     return text
+
+
+def _format(fields: Mapping[str, Any], formats: tuple[BodyFormat, ...]) -> BodyFormat:
+    value = fields.get("format")
+    if value is None or value == "":
+        return "text"
+    for known in formats:
+        if value == known:
+            return known
+    raise invalid(f"format must be one of: {', '.join(formats)}")
 
 
 def _copy_flag(value: Any) -> int:

@@ -16,8 +16,12 @@ a bus starts on the same machine and finds that the process holding them has end
 `<host>/<pid>/<instance>`), which is what a restarted standalone server does.
 
 Bindings live in memory and are rebuilt by every start (`declare`, `subscribe`). Broadcast subscriptions
-are in memory only: every running bus over the same store object (every replica in this process) gets its
-own copy, never stored, never retried.
+are in memory: every running bus over the same store object (every replica in this process) gets its own
+copy of a matching message at once, never retried. A broadcast (a model marked `BROADCAST`) also reaches
+the buses over the same file in other processes (an admin command tells the running server): it is
+written to the store's broadcast table (`shared.bus.broadcast_table`) with the rest of its transaction,
+and each bus with broadcast subscribers reads the new rows every `poll_interval`
+(`shared.bus.inprocess_signals`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import replace
 from functools import partial
 from sqlite3 import Connection
 
-from shared.bus import queue_table
+from shared.bus import broadcast_table, queue_table
 from shared.bus.handling import (
     Disposition,
     Verdict,
@@ -43,6 +47,7 @@ from shared.bus.handling import (
     replay_headers,
 )
 from shared.bus.inprocess_queue import HANDLER, HandlerScope, LocalQueue, Outgoing
+from shared.bus.inprocess_signals import SignalReader, origin_of
 from shared.bus.port import (
     ERROR_HEADER,
     ROUTING_KEY_HEADER,
@@ -80,7 +85,7 @@ def holder_is_gone(owner: str) -> bool:
     return False
 
 
-# The running buses over each store object: the replicas a broadcast reaches.
+# The running buses over each store object: the replicas a broadcast reaches in memory.
 _REPLICAS: weakref.WeakKeyDictionary[SqliteStore, weakref.WeakSet[InProcessBus]] = weakref.WeakKeyDictionary()
 
 
@@ -112,6 +117,7 @@ class InProcessBus:
         self._held: set[int] = set()  # rows pending, in a handler or waiting out a retry here
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._signals: SignalReader | None = None  # while this bus has broadcast subscribers
         self._wake = asyncio.Event()
         self._stopped = False
 
@@ -134,6 +140,9 @@ class InProcessBus:
             timer.cancel()
         self._timers.clear()
         queues = [*self._queues.values(), *self._listeners]
+        if self._signals is not None:
+            await self._signals.stop()
+            self._signals = None
         tasks = [task for task in (self._poller, *(queue.consumer for queue in queues)) if task is not None]
         for task in tasks:
             task.cancel()
@@ -171,7 +180,9 @@ class InProcessBus:
         if not queues and not is_broadcast(message) and not self._listeners_for(routing_key):
             raise PublishError(f"no queue is bound to {routing_key!r}")
         body = message.model_dump_json().encode()
-        outgoing = Outgoing(routing_key, body, publish_headers(headers), new_id(), queues)
+        outgoing = Outgoing(
+            routing_key, body, publish_headers(headers), new_id(), queues, broadcast=is_broadcast(message)
+        )
         scope = HANDLER.get()
         if scope is not None and scope.open and scope.bus is self:
             scope.outgoing.append(outgoing)
@@ -188,10 +199,18 @@ class InProcessBus:
             for queue in item.queues
         ]
         lease_until = queue_table.now_ms() + self._lease_ms
+        signals = [
+            broadcast_table.Signal(item.routing_key, item.body, dict(item.headers), item.transport_id)
+            for item in outgoing
+            if item.broadcast
+        ]
+        origin = origin_of(self._store)
 
         def run(conn: Connection) -> list[Row]:
             if settle is not None:
                 settle(conn)
+            if signals:
+                broadcast_table.insert(conn, signals, origin)
             return queue_table.insert(conn, new_rows, lease_until)
 
         try:
@@ -240,6 +259,10 @@ class InProcessBus:
     async def subscribe(self, subscription: Subscription) -> None:
         prefetch = subscription.prefetch or self._prefetch
         if subscription.broadcast:
+            if self._signals is None:
+                signals = SignalReader(self._store, poll_interval=self._poll_interval, deliver=self._signal)
+                await signals.start()
+                self._signals = signals
             listener = LocalQueue(subscription, prefetch, ())
             listener.consumer = asyncio.create_task(
                 self._consume(listener), name=f"bus broadcast {subscription.queue}"
@@ -408,6 +431,12 @@ class InProcessBus:
             self._take(row)
         for name, limit in limits.items():
             self._queues[name].backlog = sum(row.queue == name for row in rows) >= limit
+
+    def _signal(self, row: Row) -> None:
+        """A broadcast another process (another store object) published: a copy for each subscriber here."""
+        for listener in self._listeners:
+            if listener.consuming and listener.binds(row.routing_key):
+                listener.pending.put_nowait(replace(row, queue=listener.name))
 
     # -- parking -----------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ class Outgoing:
     headers: Mapping[str, str]
     transport_id: str
     queues: tuple[str, ...]
+    broadcast: bool = False  # a signal for every bus over the store's file, other processes' too
 
 
 @dataclass

@@ -20,7 +20,10 @@ Semantics both adapters keep (proven by `tests/contract/test_bus_contract.py`):
   it can be listed and replayed. A retry returns to the failing queue only, never to other subscribers;
 * subscribers of one durable queue compete: each message is handled by one of them. A `broadcast`
   subscription instead gives every subscribing bus instance (every replica) its own copy, at most once
-  and only while it runs: never stored, never retried or parked; a failing handler drops the copy;
+  and only while it runs: never retried or parked; a failing handler drops the copy. A broadcast (a
+  model marked `BROADCAST`) reaches the broadcast subscribers of every bus on the same broker or store
+  file, in other processes too (an admin command tells the running servers); the in-process bus hands
+  other messages to the broadcast subscribers of this process only;
 * at most `prefetch` handlers of one subscription run at once; `stop` stops taking new messages and
   waits for the handlers in flight;
 * headers `x-trace-id` and `x-message-id` travel with the message and are bound into the log context;

@@ -78,6 +78,17 @@ async def mark_read(store: Store, user_id: str, entry_id: str) -> bool:
     )
 
 
+async def delete_for_user(store: Store, user_id: str, entry_id: str) -> Document | None:
+    """Removes the user's entry and returns it; None when the user has no such entry. Its delivery
+    records are left to whoever sweeps them; a way still trying finds the message or not (`messages`)."""
+    return await store.collection(COLLECTION).find_one_and_delete({"_id": entry_id, "userId": user_id})
+
+
+def is_senders_own(entry: Document) -> bool:
+    """A push with the recipient's own key: its message reaches this one inbox only."""
+    return bool(entry["_id"] == entry["messageId"])
+
+
 async def set_summary(store: Store, entry_id: str, *, mode: str, status: str) -> None:
     """The delivery summary the inbox shows; the records keep the attempts."""
     await store.collection(COLLECTION).update_one(

@@ -1,9 +1,11 @@
 """Messages (written by the gateway when it accepts a push; read by the dispatcher and the client API).
 
 A message is stored once, however many inboxes it reaches:
-`{_id: <message id>, senderId, keyKind: fixed|temporary|group|app, source?, app, topic?, body, extra?,
-createdAt}`. `senderId` is the user whose key sent it (never the key itself: keys are bearer secrets).
-Each recipient has a small inbox entry pointing at it (`shared.data.inbox`).
+`{_id: <message id>, senderId, keyKind: fixed|temporary|group|app, source?, linkId?, app, topic?, body,
+extra?, createdAt}`. `senderId` is the user whose key sent it (never the key itself: keys are bearer
+secrets); `linkId` is the temporary link it came through (the key's non-secret id, `shared.data.keys`),
+by which a link's messages are counted. Each recipient has a small inbox entry pointing at it
+(`shared.data.inbox`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from shared.messages.push import MessageBody
 from shared.store import Document, IndexSpec, Store
 
 COLLECTION = "messages"
-INDEXES: tuple[IndexSpec, ...] = ()
+# A temporary link's messages: how many, and the latest.
+INDEXES: tuple[IndexSpec, ...] = (IndexSpec(COLLECTION, (("linkId", 1), ("createdAt", -1))),)
 
 
 def new_message(
@@ -30,6 +33,7 @@ def new_message(
     source: str | None = None,
     topic: str | None = None,
     extra: str | None = None,
+    link_id: str | None = None,
 ) -> Document:
     """The stored document; optional fields are left out rather than stored as null."""
     message: Document = {
@@ -40,7 +44,7 @@ def new_message(
         "body": body.model_dump(),
         "createdAt": created_at,
     }
-    for field, value in (("source", source), ("topic", topic), ("extra", extra)):
+    for field, value in (("source", source), ("linkId", link_id), ("topic", topic), ("extra", extra)):
         if value is not None:
             message[field] = value
     return message
@@ -69,3 +73,23 @@ async def get_many_by_id(store: Store, message_ids: Iterable[str]) -> dict[str, 
         return {}
     docs = await store.collection(COLLECTION).find({"_id": {"$in": wanted}})
     return {doc["_id"]: doc for doc in docs}
+
+
+async def count_for_link(store: Store, link_id: str) -> int:
+    """How many messages came through the temporary link with this id."""
+    return await store.collection(COLLECTION).count({"linkId": link_id}) if link_id else 0
+
+
+async def last_sent_for_link(store: Store, link_id: str) -> int | None:
+    """When the latest message through the temporary link with this id was accepted; None if never."""
+    if not link_id:
+        return None
+    latest = await store.collection(COLLECTION).find_one(
+        {"linkId": link_id}, sort=[("createdAt", -1)], projection=["createdAt"]
+    )
+    return latest["createdAt"] if latest is not None else None
+
+
+async def delete_by_id(store: Store, message_id: str) -> bool:
+    """True when the message was there. Only for a message no inbox entry points at any more."""
+    return await store.collection(COLLECTION).delete_one({"_id": message_id}) == 1

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from shared.messages.base import BusMessage
 
+BodyFormat = Literal["text", "markdown", "image"]
+
 
 class MessageBody(BaseModel):
-    """What the receiver sees; field names are the client API's."""
+    """What the receiver sees; field names are the client API's.
+
+    `format` says how to show `content`: plain `text`, `markdown`, or `image` (content is the image's
+    address, also in `url`). Plain text is the default and is left out wherever a body is written (stored
+    messages, bus messages, idempotency fingerprints), so bodies written before formats existed and
+    bodies written now compare equal, and readers that predate formats keep reading plain messages.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -19,6 +27,14 @@ class MessageBody(BaseModel):
     url: str = ""
     automaticallyCopy: int = 1
     copyText: str = ""
+    format: BodyFormat = "text"
+
+    @model_serializer(mode="wrap")
+    def _without_plain_format(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        written: dict[str, Any] = write(self)
+        if written.get("format") == "text":
+            del written["format"]
+        return written
 
 
 class MessageAcceptedV1(BusMessage):

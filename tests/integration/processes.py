@@ -24,6 +24,7 @@ from shared.store.mongo import MongoStore
 from shared.store.sqlite import SqliteStore
 
 IGOT = [sys.executable, "-m", "igot.cli"]
+SUITE_PUSH_RATE = 100_000  # pushes per minute, per key and per client address
 
 
 def free_port() -> int:
@@ -137,6 +138,9 @@ def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     env.update({"IGOT_DATA_DIR": str(workdir / "data"), "IGOT_LOG_FORMAT": "json", "IGOT_LOG_LEVEL": "info"})
     # The fake Bark servers and webhook receivers listen on loopback, which the outbound guard refuses.
     env["IGOT_ALLOW_PRIVATE_TARGETS"] = "true"
+    # Every test pushes from loopback, some in bursts of hundreds through one key: the push limits stay
+    # on (and in the store) but out of reach; the rate-limit tests set their own.
+    env["IGOT_PUSH_RATE_PER_KEY"] = env["IGOT_PUSH_RATE_PER_IP"] = str(SUITE_PUSH_RATE)
     env.update({f"IGOT_{key.upper()}": value for key, value in settings.items()})
     return env
 

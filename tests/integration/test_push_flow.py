@@ -24,7 +24,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> 
 
 async def sign_in(deployment: Deployment, session: aiohttp.ClientSession, email: str) -> str:
     code = deployment.cli_json("user", "login-code", email)["code"]
-    assert len(code) == 5
+    assert len(code) == 6
     status, answer = await post_json(session, f"{deployment.auth_url}/open/user/login", json={"code": code})
     assert (status, answer["ret"]) == (200, 0), answer
     token: str = answer["data"]["token"]

@@ -30,6 +30,7 @@ def _app() -> web.Application:
     app.router.add_get("/open/message/{id}", _fixed)
     app.router.add_get("/verify/{token}", _fixed)
     app.router.add_get("/unsubscribe/{token}", _fixed)
+    app.router.add_get("/signin/{token}", _fixed)
     app.router.add_get("/{key}/{content}", _fixed)
     return app
 
@@ -45,7 +46,13 @@ def _app() -> web.Application:
         ("/open/message/abc", "/open/message/abc"),
         ("/verify/Zq3xTkq0Yb1v8mWb2aRt0sLh", "/verify/Zq3x…****"),
         ("/unsubscribe/Zq3xTkq0Yb1v8mWb2aRt0sLh", "/unsubscribe/Zq3x…****"),
+        ("/signin/Zq3xTkq0Yb1v8mWb2aRt0sLh", "/signin/Zq3x…****"),
         ("/verify/", "/verify/"),
+        (f"/open/link/temporary/{KEY}/pause", "/open/link/temporary/3f2a…****/pause"),
+        (f"/open/link/temporary/{KEY}/qr.png", "/open/link/temporary/3f2a…****/qr.png"),
+        (f"/open/link/temporary/{KEY}", "/open/link/temporary/3f2a…****"),
+        ("/open/link/temporary", "/open/link/temporary"),
+        ("/open/link/temporary/", "/open/link/temporary/"),
         ("/", "/"),
     ],
 )
