@@ -31,10 +31,6 @@ RELAXED = {
     "login_failures_per_client": "1000",
     "login_failures_global": "1000",
 }
-DESKTOP_AGENT = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) iGot/1.1.4 "
-    "Chrome/80.0.3987.165 Electron/8.2.5 Safari/537.36"
-)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from services.auth.accounts import CODE_ALPHABET
 from services.auth.data import login_codes, users
 from shared.data import tokens
 from shared.ids import now_ms
-from tests.integration.signin_rig import DESKTOP_AGENT, MODES, World, running_world
+from tests.integration.desktop_replay import DESKTOP_AGENT
+from tests.integration.signin_rig import MODES, World, running_world
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
 EMAIL = "codes@example.com"

@@ -1,10 +1,9 @@
 """The signed-in user's account API, in both modes: the account, its sessions (listed with a label for
-the client, its address and times; ended one by one, all others, or by logging out), the desktop
-client's calls replayed as it sends them, and no secret kept readable in the store."""
+the client, its address and times; ended one by one, all others, or by logging out), and no secret kept
+readable in the store. The desktop client's calls are replayed in `test_desktop_client.py`."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -12,14 +11,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pymongo
 import pytest
 
 from services.auth.data import users
 from shared.data import push_ways
-from tests.integration.signin_rig import DESKTOP_AGENT, MODES, World, running_world
+from tests.integration.desktop_replay import DESKTOP_AGENT
+from tests.integration.signin_rig import MODES, World, running_world
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
@@ -86,96 +85,6 @@ async def test_account_and_sessions(world: World) -> None:
     assert (await world.call("GET", "/open/user/", token=web))["ret"] == 301
     assert (await world.call("POST", "/open/user/logout", token=web))["ret"] == 301
     assert (await world.call("POST", "/open/user/logout"))["ret"] == 300
-
-
-def _replay(method: str, target: str, *, origin: str, token: str, body: bytes | None) -> bytes:
-    """A request as Electron-iGot 1.1.4 (axios in Chromium) sends it: JSON content type even on a GET,
-    `?token=` always (empty before sign-in), `Origin: file://`."""
-    headers = [
-        f"{method} {target}{'&' if '?' in target else '?'}token={token} HTTP/1.1",
-        f"Host: {origin}",
-        "Connection: close",
-        "Accept: application/json",
-        "Origin: file://",
-        f"User-Agent: {DESKTOP_AGENT}",
-        "Content-Type: application/json",
-        "Accept-Encoding: gzip, deflate",
-        "Accept-Language: zh-CN",
-    ]
-    if body is not None:
-        headers.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(headers) + "\r\n\r\n").encode() + (body or b"")
-
-
-async def _send(base: str, raw: bytes) -> tuple[int, dict[str, Any]]:
-    where = urlsplit(base)
-    reader, writer = await asyncio.open_connection(where.hostname, where.port)
-    writer.write(raw)
-    await writer.drain()
-    answer = await reader.read()
-    writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    parsed: dict[str, Any] = json.loads(body)
-    return status, parsed
-
-
-def _keys(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _keys(item)
-
-
-async def test_the_desktop_client_as_it_calls(world: World) -> None:
-    web = await world.sign_up(EMAIL)
-    code = (await world.call("POST", "/open/user/login-code", token=web))["data"]["code"]
-    host = urlsplit(world.auth).netloc
-
-    status, login = await _send(
-        world.auth,
-        _replay("POST", "/open/user/login", origin=host, token="", body=json.dumps({"code": code}).encode()),
-    )
-    assert (status, login["ret"]) == (200, 0)
-    token = login["data"]["token"]
-    calls = [
-        ("GET", "/open/user/info", None),
-        ("GET", "/open/jpoint/plans", None),
-        ("GET", "/open/jpoint/balance", None),
-        ("POST", "/open/jpoint/exchange", b'{"plan":"month"}'),
-        ("GET", "/client/version/?st=2020-05-01T10:00:00.000Z", None),
-        ("POST", "/open/user/logout", b"{}"),
-        ("GET", "/open/user/info", None),
-    ]
-    answers = []
-    for method, target, body in calls:
-        status, answer = await _send(world.auth, _replay(method, target, origin=host, token=token, body=body))
-        assert status == 200 and isinstance(answer["data"], dict), (target, answer)
-        assert "token" not in set(_keys(answer["data"])), (target, answer)
-        answers.append(answer)
-    info, plans, balance, exchange, version, logout, after = answers
-    assert info == {"ret": 0, "data": {"balance": 0, "vip": True}, "errMsg": "success"}
-    assert plans["data"] == {"plans": []} and balance["data"] == {"balance": 0}
-    assert exchange["ret"] == 208 and "no points" in exchange["errMsg"]
-    assert version["data"] == {
-        "version": {
-            "version": "1.1.4",
-            "intro": "",
-            "url": {
-                "mac": "https://github.com/wahao/Electron-iGot/releases",
-                "win": "https://github.com/wahao/Electron-iGot/releases",
-            },
-        }
-    }
-    assert logout["ret"] == 0 and after["ret"] == 301
-
-    # The version check of the client's main process: a plain GET, no token at all.
-    async with world.session.get(f"{world.auth}/client/version/", params={"st": "1588327200000"}) as response:
-        assert response.status == 200
-        assert (await response.json())["data"]["version"]["version"] == "1.1.4"
 
 
 def _strings(value: Any) -> Iterator[str]:

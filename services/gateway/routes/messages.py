@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway.desktop_client import for_desktop_client, is_desktop_client
 from services.gateway.inbox_view import delete_for_user, detail_for_user, page_for_user
 from shared.data import inbox
 from shared.envelope import not_found
@@ -37,6 +38,8 @@ async def message_detail(request: web.Request) -> web.Response:
     shown = await detail_for_user(store, user_id, request.match_info["id"])
     if shown is None:
         raise not_found("no such message")
+    if is_desktop_client(request):
+        shown = for_desktop_client(shown)
     return json_envelope({"message": shown})
 
 
