@@ -396,6 +396,21 @@ def test_no_deployment_trusts_a_broad_network() -> None:
             assert parsed.prefixlen >= NARROWEST_TRUSTED_PREFIX[parsed.version], f"{where} trusts {network}"
 
 
+def test_no_deployment_limits_per_address_without_knowing_the_address() -> None:
+    """Behind a proxy that is not trusted every client has the proxy's address: a per-address push limit
+    would then be one budget for everybody."""
+    gateways = {
+        "ConfigMap": _configmap(),
+        "compose gateway": _compose()["services"]["gateway"]["environment"],
+    }
+    for where, env in gateways.items():
+        if json.loads(env.get("IGOT_TRUSTED_PROXIES", "[]")):
+            continue
+        assert str(env.get("IGOT_PUSH_RATE_PER_IP")) == "0", (
+            f"{where} limits pushes per address behind a proxy"
+        )
+
+
 def test_compose_trusts_exactly_its_proxy() -> None:
     compose = _compose()
     proxy_address = ip_address(compose["services"]["proxy"]["networks"]["default"]["ipv4_address"])
