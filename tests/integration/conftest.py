@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +23,9 @@ from tests.integration.processes import (
     start,
     wait_ready,
 )
+
+if TYPE_CHECKING:
+    from tests.integration.signin_rig import World
 
 MAX_BODY = 4096
 RETRY_DELAYS = (0.2, 0.5)
@@ -64,23 +69,32 @@ async def start_distributed(
     return deployment
 
 
-@pytest.fixture(params=["standalone", "distributed"])
-async def deployment(
-    request: pytest.FixtureRequest, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+@asynccontextmanager
+async def deployed(
+    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str, **settings: str
 ) -> AsyncIterator[Deployment]:
-    if request.param == "standalone":
-        running = await start_standalone(tmp_path)
+    """A deployment of `mode` with `settings` on top of the suite's, stopped and cleaned up after."""
+    if mode == "standalone":
+        running = await start_standalone(tmp_path, **settings)
     else:
-        running = await start_distributed(tmp_path, amqp_url, mongo_url, namespace)
+        running = await start_distributed(tmp_path, amqp_url, mongo_url, namespace, **settings)
     try:
         yield running
     finally:
         exit_codes = running.stop()
-        if request.param == "distributed":
+        if mode == "distributed":
             drop_database(mongo_url, namespace)
             await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
     # SIGTERM drains and exits cleanly: a crash or a hang on the way out is a failure too.
     assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()
+
+
+@pytest.fixture(params=["standalone", "distributed"])
+async def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+) -> AsyncIterator[Deployment]:
+    async with deployed(request.param, tmp_path, amqp_url, mongo_url, namespace) as running:
+        yield running
 
 
 @pytest.fixture(params=["sqlite", "mongo"])
@@ -97,3 +111,15 @@ async def store(
         await opened.close()
         if request.param == "mongo":
             drop_database(mongo_url, namespace)
+
+
+@pytest.fixture
+async def world(
+    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
+) -> AsyncIterator[World]:
+    """A deployment with a local SMTP server for sign-in mails, in the `mode` the test module parametrizes
+    (`pytestmark = pytest.mark.parametrize("mode", MODES)`)."""
+    from tests.integration.signin_rig import running_world  # it builds on this module
+
+    async with running_world(mode, tmp_path, amqp_url, mongo_url, namespace) as running:
+        yield running

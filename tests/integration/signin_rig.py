@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 
 from tests.fakes.smtp_server import ReceivedMail, SmtpServer
-from tests.integration.conftest import RETRY_DELAYS, start_distributed, start_standalone
-from tests.integration.processes import Deployment, drop_database, remove_broker_namespace
+from tests.integration.conftest import deployed
+from tests.integration.processes import Deployment
 from tests.waiting import eventually
 
 MODES = ("standalone", "distributed")
@@ -119,18 +119,11 @@ async def running_world(
         **RELAXED,
         **settings,
     }
-    deployment = (
-        await start_standalone(tmp_path, **env)
-        if mode == "standalone"
-        else await start_distributed(tmp_path, amqp_url, mongo_url, namespace, **env)
-    )
     try:
-        async with aiohttp.ClientSession() as session:
+        async with (
+            deployed(mode, tmp_path, amqp_url, mongo_url, namespace, **env) as deployment,
+            aiohttp.ClientSession() as session,
+        ):
             yield World(deployment=deployment, smtp=smtp, session=session)
     finally:
-        exit_codes = deployment.stop()
         smtp.stop()
-        if mode == "distributed":
-            drop_database(mongo_url, namespace)
-            await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
-    assert exit_codes == dict.fromkeys(exit_codes, 0), deployment.logs()

@@ -17,8 +17,8 @@ import pytest
 from services.auth.data import users
 from shared.data import inbox, keys, messages, push_ways, tokens
 from tests.fakes.smtp_server import SmtpServer
-from tests.integration.conftest import RETRY_DELAYS, start_distributed, start_standalone
-from tests.integration.processes import Deployment, drop_database, remove_broker_namespace
+from tests.integration.conftest import deployed
+from tests.integration.processes import Deployment
 from tests.waiting import eventually
 
 # The purge waits this long after a deletion: time enough to see the keys refused before they are gone.
@@ -101,20 +101,14 @@ async def running(
         # Only the deletion's announcement can make the gateway drop a key it holds this long.
         "key_cache_ttl_seconds": "600",
     }
-    if request.param == "standalone":
-        deployment = await start_standalone(tmp_path, **settings)
-    else:
-        deployment = await start_distributed(tmp_path, amqp_url, mongo_url, namespace, **settings)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with (
+            deployed(request.param, tmp_path, amqp_url, mongo_url, namespace, **settings) as deployment,
+            aiohttp.ClientSession() as session,
+        ):
             yield Running(deployment, smtp, session)
     finally:
-        exit_codes = deployment.stop()
         smtp.stop()
-        if request.param == "distributed":
-            drop_database(mongo_url, namespace)
-            await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
-    assert exit_codes == dict.fromkeys(exit_codes, 0), deployment.logs()
 
 
 async def leftovers(deployment: Deployment, user_id: str) -> dict[str, int]:

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.conftest import RETRY_DELAYS, start_distributed, start_standalone
-from tests.integration.processes import IGOT, Deployment, base_env, drop_database, remove_broker_namespace
+from tests.integration.conftest import deployed
+from tests.integration.processes import IGOT, Deployment, base_env
 from tests.waiting import eventually
 
 # Longer than any wait below: only an announcement can change what the gateway thinks of a key.
@@ -45,20 +45,9 @@ def run_cli(env: dict[str, str], workdir: Path, *args: str) -> subprocess.Comple
 async def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
 ) -> AsyncIterator[Deployment]:
-    if request.param == "standalone":
-        running = await start_standalone(tmp_path, key_cache_ttl_seconds=KEY_CACHE_SECONDS)
-    else:
-        running = await start_distributed(
-            tmp_path, amqp_url, mongo_url, namespace, key_cache_ttl_seconds=KEY_CACHE_SECONDS
-        )
-    try:
+    settings = {"key_cache_ttl_seconds": KEY_CACHE_SECONDS}
+    async with deployed(request.param, tmp_path, amqp_url, mongo_url, namespace, **settings) as running:
         yield running
-    finally:
-        exit_codes = running.stop()
-        if request.param == "distributed":
-            drop_database(mongo_url, namespace)
-            await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
-    assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()
 
 
 async def push(session: aiohttp.ClientSession, deployment: Deployment, key: str) -> tuple[int, int]:

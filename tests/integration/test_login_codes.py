@@ -5,9 +5,7 @@ in. Revoked and expired tokens answer 301 and 302."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,18 +14,10 @@ from services.auth.data import login_codes, users
 from shared.data import tokens
 from shared.ids import now_ms
 from tests.integration.desktop_replay import DESKTOP_AGENT
-from tests.integration.signin_rig import MODES, World, running_world
+from tests.integration.signin_rig import MODES, World
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
 EMAIL = "codes@example.com"
-
-
-@pytest.fixture
-async def world(
-    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
-) -> AsyncIterator[World]:
-    async with running_world(mode, tmp_path, amqp_url, mongo_url, namespace) as running:
-        yield running
 
 
 async def issue(world: World, token: str) -> str:

@@ -13,8 +13,6 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -26,38 +24,17 @@ from igot.runtime import open_bus
 from services.auth.key_events import announce_keys_changed
 from shared.data import keys, messages, rate_slots
 from shared.settings import Settings
-from tests.integration.conftest import RETRY_DELAYS, start_distributed, start_standalone
+from tests.integration.conftest import deployed, start_standalone
 from tests.integration.processes import (
     IGOT,
     Deployment,
-    drop_database,
     free_port,
-    remove_broker_namespace,
     start,
     wait_ready,
 )
 from tests.waiting import eventually
 
 MODES = ("standalone", "distributed")
-
-
-@asynccontextmanager
-async def deployed(
-    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str, **settings: str
-) -> AsyncIterator[Deployment]:
-    """A deployment of `mode` with `settings` on top of the suite's, stopped and cleaned up after."""
-    if mode == "standalone":
-        running = await start_standalone(tmp_path, **settings)
-    else:
-        running = await start_distributed(tmp_path, amqp_url, mongo_url, namespace, **settings)
-    try:
-        yield running
-    finally:
-        exit_codes = running.stop()
-        if mode == "distributed":
-            drop_database(mongo_url, namespace)
-            await remove_broker_namespace(amqp_url, f"igot-{namespace}", RETRY_DELAYS)
-    assert exit_codes == dict.fromkeys(exit_codes, 0), running.logs()
 
 
 async def push(

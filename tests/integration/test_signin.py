@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from services.auth.data import signin_codes, users
 from shared.ids import now_ms
-from tests.integration.signin_rig import MODES, World, running_world
+from tests.integration.signin_rig import MODES, World
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
-
-
-@pytest.fixture
-async def world(
-    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
-) -> AsyncIterator[World]:
-    async with running_world(mode, tmp_path, amqp_url, mongo_url, namespace) as running:
-        yield running
 
 
 async def test_a_new_address_signs_up_with_the_mailed_code(world: World) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,12 @@ import pytest
 from services.auth.data import users
 from shared.data import push_ways
 from tests.integration.desktop_replay import DESKTOP_AGENT
-from tests.integration.signin_rig import MODES, World, running_world
+from tests.integration.signin_rig import MODES, World
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
 EMAIL = "owner@example.com"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture
-async def world(
-    mode: str, tmp_path: Path, amqp_url: str, mongo_url: str, namespace: str
-) -> AsyncIterator[World]:
-    async with running_world(mode, tmp_path, amqp_url, mongo_url, namespace) as running:
-        yield running
 
 
 async def test_account_and_sessions(world: World) -> None:

@@ -13,12 +13,11 @@ from collections.abc import Sequence
 
 import structlog
 
-from services.dispatcher import rules
 from services.dispatcher.channels.account_mail_texts import body_of
 from services.dispatcher.channels.base import Channel, Delivery
-from shared.bus import Subscription, current_attempt
+from services.dispatcher.consumers.send_once import send_once
+from shared.bus import Subscription
 from shared.data.push_ways import WayTarget
-from shared.failures import ThrottledError, TransientError
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.messages.account import AccountMailRequestedV1
@@ -52,23 +51,10 @@ class AccountMailSender:
         delivery = Delivery(
             message_id=request.request_id, body=body_of(request), app=APP, created_at=request.created_at
         )
-        outcome = await rules.attempt(self._channel, WayTarget(way="email", key=request.email), delivery)
-        if outcome.result == "delivered":
-            log.info("account mail sent", latency_ms=outcome.latency_ms)
-        elif outcome.result == "retry":
-            error = outcome.error or "transient failure"
-            self._retry_or_stop(
-                TransientError(error)
-                if outcome.retry_after is None
-                else ThrottledError(error, retry_after=outcome.retry_after)
-            )
-        else:
-            log.warning("account mail not sent: the mail server refused it", error=outcome.error)
-
-    def _retry_or_stop(self, error: TransientError) -> None:
-        """Raise for the bus to retry while tries are left; on the last one, log and let it go."""
-        attempt = current_attempt()
-        if attempt <= len(self._delays):
-            log.warning("account mail will be retried", attempt=attempt, error=str(error))
-            raise error
-        log.warning("account mail not sent: every try failed", attempt=attempt, error=str(error))
+        await send_once(
+            self._channel,
+            WayTarget(way="email", key=request.email),
+            delivery,
+            what="account mail",
+            retry_delays=self._delays,
+        )

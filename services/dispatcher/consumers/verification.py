@@ -7,9 +7,7 @@ in one place. It is not an inbox message: no inbox entry, no delivery record, no
   or unbound meanwhile (or already followed an earlier link) gets nothing, and the request is dropped.
 * The channel sends the request's title, content and link as a message of the app "iGot" whose id is the
   request's (the webhook's `id`, the e-mail's `Message-ID`).
-* A transient failure is retried through the bus on the way's retry budget; on the last try it is logged
-  and dropped instead of parked, as is a permanent one: the user asks for another link (`/verify`) and
-  nothing an operator could replay would help.
+* Failures are handled as for every one-off send (`send_once`): retried on the way's budget, then let go.
 """
 
 from __future__ import annotations
@@ -18,11 +16,10 @@ from collections.abc import Sequence
 
 import structlog
 
-from services.dispatcher import rules
 from services.dispatcher.channels.base import Channel, Delivery
-from shared.bus import current_attempt
+from services.dispatcher.consumers.send_once import send_once
 from shared.data import push_ways
-from shared.failures import ThrottledError, TransientError, UnavailableError
+from shared.failures import UnavailableError
 from shared.logs import get_logger
 from shared.messages.delivery import VerificationRequestedV1
 from shared.messages.push import MessageBody
@@ -65,23 +62,6 @@ class VerificationSender:
         if push_ways.target_of(doc, request.way) is not None:
             log.info("verification dropped: the way is verified already")
             return
-        outcome = await rules.attempt(self._channel, target, delivery_of(request))
-        if outcome.result == "delivered":
-            log.info("verification sent", latency_ms=outcome.latency_ms)
-        elif outcome.result == "retry":
-            error = outcome.error or "transient failure"
-            self._retry_or_stop(
-                TransientError(error)
-                if outcome.retry_after is None
-                else ThrottledError(error, retry_after=outcome.retry_after)
-            )
-        else:
-            log.warning("verification not sent: the way refused it", error=outcome.error)
-
-    def _retry_or_stop(self, error: TransientError) -> None:
-        """Raise for the bus to retry while tries are left; on the last one, log and let it go."""
-        attempt = current_attempt()
-        if attempt <= len(self._delays):
-            log.warning("verification will be retried", attempt=attempt, error=str(error))
-            raise error
-        log.warning("verification not sent: every try failed", attempt=attempt, error=str(error))
+        await send_once(
+            self._channel, target, delivery_of(request), what="verification", retry_delays=self._delays
+        )
