@@ -14,12 +14,11 @@ from typing import Any
 from igot.openapi.account_lifecycle import account_lifecycle_operations
 from igot.openapi.accounts import account_operations
 from igot.openapi.compat import compat_operations
-from igot.openapi.pieces import JSON, Operation, answer, operation, parameter, retry_after
+from igot.openapi.pieces import JSON, Operation, answer, operation, page_parameters, parameter, retry_after
 from igot.openapi.push import push_operations
 from igot.openapi.push_ways import push_way_operations, push_way_schemas
 from igot.openapi.schemas import RET_MEANINGS, component_schemas, ref, text
 from igot.openapi.temporary_links import temporary_link_operations, temporary_link_tag
-from shared.paging import MAX_PAGE_SIZE
 
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"tokenQuery": []}, {"bearerToken": []}]
 
@@ -33,15 +32,7 @@ def _version() -> str:
 
 def _client_operations() -> list[Operation]:
     every_ret = "HTTP 200 for every `ret`, as existing clients expect"
-    page = [
-        parameter("index", "query", {"type": "integer", "minimum": 1}, "page number, from 1 (default 1)"),
-        parameter(
-            "size",
-            "query",
-            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-            f"page size, at most {MAX_PAGE_SIZE} (default 20)",
-        ),
-    ]
+    page = page_parameters()
     entry = parameter("id", "path", text(), "the inbox entry's id")
 
     def listing(operation_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from igot.openapi.schemas import Schema, ref, text
+from shared.paging import MAX_PAGE_SIZE
 
 JSON = "application/json"
 TRACE_ID = {"$ref": "#/components/parameters/TraceId"}
@@ -89,3 +90,16 @@ def retry_after(response: Schema) -> Schema:
         "schema": {"type": "integer", "minimum": 0},
     }
     return response
+
+
+def page_parameters() -> list[Schema]:
+    """`index` and `size` of a paged list (`shared.paging`)."""
+    return [
+        parameter("index", "query", {"type": "integer", "minimum": 1}, "page number, from 1 (default 1)"),
+        parameter(
+            "size",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+            f"page size, at most {MAX_PAGE_SIZE} (default 20)",
+        ),
+    ]

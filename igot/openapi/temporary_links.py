@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from igot.openapi.pieces import JSON, Operation, answer, operation, parameter
+from igot.openapi.pieces import JSON, Operation, answer, operation, page_parameters, parameter
 from igot.openapi.schemas import HEX24, Schema, obj, ref, success_or_refusal, text
 from services.auth.temporary_links import MAX_NAME_LENGTH
-from shared.paging import MAX_PAGE_SIZE
 
 TAG = "temporary links"
 TAG_DESCRIPTION = (
@@ -96,15 +95,7 @@ def _qr_code() -> Operation:
 
 
 def temporary_link_operations() -> list[Operation]:
-    page = [
-        parameter("index", "query", {"type": "integer", "minimum": 1}, "page number, from 1 (default 1)"),
-        parameter(
-            "size",
-            "query",
-            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-            f"page size, at most {MAX_PAGE_SIZE} (default 20)",
-        ),
-    ]
+    page = page_parameters()
     created = obj(
         {
             "key": text("the new push key", pattern=HEX24),
