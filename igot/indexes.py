@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 from services.auth import purge
-from services.auth.data import deletion_codes, login_codes, login_failures, signin_codes, users, verifications
-from shared.data import deliveries, idempotency, inbox, keys, messages, outbox, push_ways, rate_slots, tokens
+from services.auth.data import (
+    deletion_codes,
+    login_codes,
+    login_failures,
+    signin_codes,
+    users,
+    verifications,
+    wechat_scenes,
+)
+from shared.data import (
+    deliveries,
+    idempotency,
+    inbox,
+    keys,
+    messages,
+    outbox,
+    push_ways,
+    rate_slots,
+    tokens,
+    wechat_tokens,
+)
 from shared.store import IndexSpec
 
 ALL_INDEXES: tuple[IndexSpec, ...] = (
@@ -16,6 +35,7 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *signin_codes.INDEXES,
     *login_failures.INDEXES,
     *verifications.INDEXES,
+    *wechat_scenes.INDEXES,
     *keys.INDEXES,
     *tokens.INDEXES,
     *outbox.INDEXES,
@@ -24,5 +44,6 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *inbox.INDEXES,
     *deliveries.INDEXES,
     *push_ways.INDEXES,
+    *wechat_tokens.INDEXES,
     *rate_slots.INDEXES,
 )

@@ -16,3 +16,8 @@ class PushRequest(BaseModel):
     topic: str | None = None
     extra: str | None = None  # the other fields as JSON text, shown to the receiver as debug JSON
     idempotency_key: str | None = None
+    level: str | None = None  # how insistently to notify; `critical` passes the recipient's quiet hours
+
+    @property
+    def urgent(self) -> bool:
+        return self.level == "critical"

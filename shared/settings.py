@@ -125,6 +125,16 @@ class Settings(BaseSettings):
     # comma-separated `pushkey`, Bark's `device_keys`); each key gets its own message.
     dropin_max_keys: int = Field(default=10, ge=1, le=100)
 
+    # WeChat official account (with the `wechat_*` settings under Channels): where the QR codes users scan
+    # to bind WeChat are shown, by ticket (`?ticket=` is appended).
+    wechat_qrcode_url: str = "https://mp.weixin.qq.com/cgi-bin/showqrcode"
+
+    # Quiet hours and read escalation. `clock_offset_seconds` moves the dispatcher's clock (which quiet
+    # hours it sees) and `escalation_minute_seconds` is how long one minute of a user's escalation delay
+    # lasts: both only for tests, which cannot wait for hours; leave them at 0 and 60.
+    clock_offset_seconds: float = Field(default=0.0, ge=-7 * 86400, le=7 * 86400)
+    escalation_minute_seconds: float = Field(default=60.0, gt=0, le=60)
+
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -8,7 +8,8 @@ request would fail to publish).
 * `dispatcher.deliver.<way>`, one per push way in `DELIVERY_WAYS`, bound to `deliver.<way>.v1` (deliveries)
   and `verify.<way>.v1` (the verification of a newly bound way);
 * `dispatcher.account-mail` takes the mails auth sends to an account's address (sign-in and deletion
-  codes); the processes that run the e-mail channel consume it.
+  codes); the processes that run the e-mail channel consume it;
+* `dispatcher.escalation` takes the delayed read-escalation checks; the router consumes it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.messages.account import AccountMailRequestedV1
 from shared.messages.base import BusMessage
 from shared.messages.delivery import (
     DeliveryRequestedV1,
+    EscalationDueV1,
     VerificationRequestedV1,
     deliver_routing_key,
     verify_routing_key,
@@ -37,7 +39,7 @@ class QueueSpec:
 DISPATCHER_ACCEPTED = QueueSpec("dispatcher.accepted", (MessageAcceptedV1, MessageAcceptedV2))
 
 # The push ways the dispatcher has a channel for; a verified way outside this list is not tried.
-DELIVERY_WAYS: tuple[str, ...] = ("bark", "email", "webhook")
+DELIVERY_WAYS: tuple[str, ...] = ("bark", "email", "wechat", "webhook")
 
 
 def deliver_queue(way: str) -> QueueSpec:
@@ -52,4 +54,12 @@ DISPATCHER_DELIVER: dict[str, QueueSpec] = {way: deliver_queue(way) for way in D
 
 DISPATCHER_ACCOUNT_MAIL = QueueSpec("dispatcher.account-mail", (AccountMailRequestedV1,))
 
-QUEUES: tuple[QueueSpec, ...] = (DISPATCHER_ACCEPTED, *DISPATCHER_DELIVER.values(), DISPATCHER_ACCOUNT_MAIL)
+# Read escalation checks, published with the bus's delay once a way delivered; the router consumes them.
+DISPATCHER_ESCALATION = QueueSpec("dispatcher.escalation", (EscalationDueV1,))
+
+QUEUES: tuple[QueueSpec, ...] = (
+    DISPATCHER_ACCEPTED,
+    *DISPATCHER_DELIVER.values(),
+    DISPATCHER_ACCOUNT_MAIL,
+    DISPATCHER_ESCALATION,
+)

@@ -14,11 +14,13 @@ from typing import Any
 from igot.openapi.account_lifecycle import account_lifecycle_operations
 from igot.openapi.accounts import account_operations
 from igot.openapi.compat import compat_operations
+from igot.openapi.delivery_preferences import delivery_preference_operations, delivery_preference_schemas
 from igot.openapi.pieces import JSON, Operation, answer, operation, page_parameters, parameter, retry_after
 from igot.openapi.push import push_operations
 from igot.openapi.push_ways import push_way_operations, push_way_schemas
 from igot.openapi.schemas import RET_MEANINGS, component_schemas, ref, text
 from igot.openapi.temporary_links import temporary_link_operations, temporary_link_tag
+from igot.openapi.wechat import wechat_operations, wechat_schemas, wechat_tag
 
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"tokenQuery": []}, {"bearerToken": []}]
 
@@ -171,6 +173,8 @@ def operations() -> list[Operation]:
         *account_operations(),
         *account_lifecycle_operations(),
         *push_way_operations(),
+        *delivery_preference_operations(),
+        *wechat_operations(),
         *temporary_link_operations(),
         *push_operations(),
         *compat_operations(),
@@ -211,13 +215,19 @@ def build_document(public_url: str | None = None) -> dict[str, Any]:
             {"name": "client API", "description": "The key owner's inbox; token in `?token=` or a bearer."},
             {"name": "push ways", "description": "Bark, e-mail, webhook: bind, verify, order; as the inbox."},
             temporary_link_tag(),
+            wechat_tag(),
             {"name": "links", "description": "The pages behind the links iGot sends (HTML)."},
             {"name": "operations", "description": "Health, readiness and metrics of every process."},
             {"name": "contract", "description": "This document."},
         ],
         "paths": paths,
         "components": {
-            "schemas": {**component_schemas(), **push_way_schemas()},
+            "schemas": {
+                **component_schemas(),
+                **push_way_schemas(),
+                **delivery_preference_schemas(),
+                **wechat_schemas(),
+            },
             "parameters": {
                 "TraceId": parameter(
                     "X-Trace-Id", "header", text(), "a trace id to log this request under, echoed back"

@@ -20,7 +20,7 @@ PUSH_REFUSALS: dict[int, tuple[str, Ret]] = {
     429: ("rate limited", Ret.RATE_LIMITED),
     503: ("store unavailable, retry later", Ret.UNAVAILABLE),
 }
-PUSH_QUERY = ("title", "url", "automaticallyCopy", "copy", "topic", "idempotencyKey")
+PUSH_QUERY = ("title", "url", "automaticallyCopy", "copy", "topic", "idempotencyKey", "level")
 
 
 def _push_responses(*, with_body: bool = False) -> dict[str, Schema]:

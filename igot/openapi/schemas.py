@@ -119,6 +119,7 @@ def _delivery() -> Schema:
             "result": text(),
             "error": text(),
             "latencyMs": {"type": "number"},
+            "escalation": {"const": True, "description": "a read escalation: delivered before, still unread"},
         },
         required=("way", "at", "result"),
     )
@@ -147,6 +148,10 @@ def push_fields(*, form: bool) -> Schema:
             "topic": text("label for group links", maxLength=MAX_TOPIC),
             "idempotencyKey": text("as the `Idempotency-Key` header", maxLength=MAX_IDEMPOTENCY_KEY),
             "format": {"enum": ["text", "markdown"], "description": "how to show `content`; default text"},
+            "level": {
+                "enum": ["active", "timeSensitive", "passive", "critical"],
+                "description": "Bark's notification level; `critical` is delivered during quiet hours too",
+            },
         },
         required=("content",),
         closed=False,

@@ -13,12 +13,18 @@ from services.auth.purge import AccountPurge
 from services.auth.push_way_targets import TargetRules
 from services.auth.push_ways import PushWayPolicy, PushWays
 from services.auth.routes import account as account_routes
-from services.auth.routes import desktop_client, login, push_ways, signin, user, verify
+from services.auth.routes import delivery_preferences as delivery_preference_routes
+from services.auth.routes import desktop_client, login, push_ways, signin, user, verify, wechat
 from services.auth.routes import temporary_links as temporary_link_routes
 from services.auth.signin import EmailSignin, SigninPolicy
 from services.auth.sweeper import ExpirySweeper
 from services.auth.temporary_links import LinkPolicy, TemporaryLinks
+from services.auth.wechat_binding import WeChatBinding
+from shared.periodic import Periodic
 from shared.web import BUS, RATE_LIMITER, SETTINGS, STORE
+from shared.wechat.account import configured_account, open_api_session
+
+WECHAT_SCENES_SWEEP_SECONDS = 600.0
 
 
 async def _limiter_and_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -76,6 +82,24 @@ async def _account_lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     await purge.stop()
 
 
+async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = open_api_session()
+    account = configured_account(app[STORE], session, settings)
+    binding = WeChatBinding(app[STORE], account, qrcode_url=settings.wechat_qrcode_url)
+    app[wechat.WECHAT_BINDING] = binding
+    sweeper = Periodic(
+        "wechat-scenes-sweeper",
+        binding.sweep,
+        interval_seconds=WECHAT_SCENES_SWEEP_SECONDS,
+        report="expired WeChat QR scenes removed",
+    )
+    sweeper.start()
+    yield
+    await sweeper.stop()
+    await session.close()
+
+
 async def _email_signin_ctx(app: web.Application) -> AsyncIterator[None]:
     email_signin = EmailSignin(app[STORE], app[BUS], app[RATE_LIMITER], SigninPolicy.of(app[SETTINGS]))
     app[signin.SIGNIN] = email_signin
@@ -89,11 +113,14 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(_push_ways_ctx)
     app.cleanup_ctx.append(_account_lifecycle_ctx)
     app.cleanup_ctx.append(_temporary_links_ctx)
+    app.cleanup_ctx.append(_wechat_ctx)
     app.add_routes(login.routes)
     app.add_routes(signin.routes)
     app.add_routes(user.routes)
     app.add_routes(desktop_client.routes)
     app.add_routes(push_ways.routes)
+    app.add_routes(delivery_preference_routes.routes)
+    app.add_routes(wechat.routes)
     app.add_routes(verify.routes)
     app.add_routes(account_routes.routes)
     app.add_routes(temporary_link_routes.routes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.auth.data import deletion_codes, login_codes, signin_codes, users, verifications
-from shared.data import deliveries, inbox, keys, messages, outbox, push_ways, tokens
+from shared.data import deliveries, delivery_preferences, inbox, keys, messages, outbox, push_ways, tokens
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.periodic import Periodic
@@ -67,6 +67,7 @@ async def purge_account(store: Store, user: Document) -> int:
         store.collection(messages.COLLECTION), {"senderId": user_id}, also=drop_outbox
     )
     removed += await store.collection(push_ways.COLLECTION).delete_many({"_id": user_id})
+    removed += await delivery_preferences.delete_for_user(store, user_id)
     for collection in (keys.COLLECTION, verifications.COLLECTION, verifications.SENDS):
         removed += await delete_in_batches(store.collection(collection), of_user)
     removed += await tokens.delete_for_user(store, user_id)

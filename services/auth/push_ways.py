@@ -1,4 +1,5 @@
-"""Binding, verifying and ordering a user's push ways (Bark, e-mail, webhook; WeChat is shown and unbound).
+"""Binding, verifying and ordering a user's push ways (Bark, e-mail, webhook; WeChat binds by a QR code,
+`wechat_binding`, and is unbound here like every way).
 
 A way is unbound (status 0), bound (1) or verified (2); only verified ways receive pushes. The seed's
 state rules hold: bind only an unbound way, unbind a bound or verified one, send the verification again

@@ -1,6 +1,7 @@
 """The dispatcher: routes accepted messages into inboxes and delivers them on the users' push ways.
 
-One consumer, the router, routes accepted messages (`dispatcher.accepted`); one consumer per channel
+One consumer, the router, routes accepted messages (`dispatcher.accepted`) and checks read escalations
+(`dispatcher.escalation`); one consumer per channel
 delivers on its way (`dispatcher.deliver.<way>`), each with its own queue and retry budget; where the
 e-mail channel runs, mails to an account's own address (`dispatcher.account-mail`) are sent too. Which of
 them a process runs is its `Consumers`:
@@ -26,9 +27,11 @@ from aiohttp.abc import AbstractResolver
 
 from services.dispatcher.channels import open_channels
 from services.dispatcher.channels.base import Channel
+from services.dispatcher.clock import SystemClock
 from services.dispatcher.consumers import deliver
 from services.dispatcher.consumers.accepted import AcceptedHandler
 from services.dispatcher.consumers.account_mail import AccountMailSender
+from services.dispatcher.consumers.escalation import EscalationHandler
 from shared.data import deliveries
 from shared.ids import now_ms
 from shared.logs import get_logger
@@ -105,10 +108,16 @@ async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     selection = app.get(CONSUMERS, Consumers())
     if selection.channels != ():
         session = app[HTTP_SESSION] = open_session(settings)
-        channels = selection.pick(open_channels(session, settings))
+        channels = selection.pick(open_channels(session, settings, store))
         delays = settings.bus_retry_delays
         handlers = deliver.consumers(
-            store, bus, metrics, channels, delays=delays, prefetch=settings.delivery_prefetch
+            store,
+            bus,
+            metrics,
+            channels,
+            delays=delays,
+            prefetch=settings.delivery_prefetch,
+            escalation_minute_seconds=settings.escalation_minute_seconds,
         )
         for handler in handlers:
             await bus.subscribe(handler.subscription())
@@ -120,7 +129,9 @@ async def _consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("dispatcher consumers", router=selection.router, channels=list(channels))
     sweeper: Periodic | None = None
     if selection.router:
-        await bus.subscribe(AcceptedHandler(store, bus, metrics).subscription())
+        clock = SystemClock(settings.clock_offset_seconds)
+        await bus.subscribe(AcceptedHandler(store, bus, metrics, clock=clock).subscription())
+        await bus.subscribe(EscalationHandler(store, bus, clock=clock).subscription())
         # One sweep per deployment is enough: it runs beside the router, of which there is always one.
         sweeper = Periodic(
             "delivery-claims-sweeper",

@@ -21,8 +21,14 @@ async def request_way(
     way: str,
     remaining: Sequence[str],
     created_at: int,
+    escalation: bool = False,
+    urgent: bool = False,
+    delay_seconds: float = 0.0,
 ) -> None:
-    """Request `way`, handing on the ways to try after it; a refused publish is retried by the bus."""
+    """Request `way`, handing on the ways to try after it; a refused publish is retried by the bus.
+
+    With `delay_seconds` (quiet hours) the bus holds the request back that long.
+    """
     request = DeliveryRequestedV1(
         request_id=new_id(),
         entry_id=entry_id,
@@ -31,6 +37,8 @@ async def request_way(
         way=way,
         remaining=tuple(remaining),
         created_at=created_at,
+        escalation=escalation,
+        urgent=urgent,
     )
     # The trace of the message being handled continues into the request.
     headers = {MESSAGE_HEADER: message_id}
@@ -38,6 +46,6 @@ async def request_way(
     if trace_id:
         headers[TRACE_HEADER] = str(trace_id)
     try:
-        await bus.publish(request, headers=headers)
+        await bus.publish(request, headers=headers, delay_seconds=delay_seconds)
     except PublishError as error:
         raise TransientError(f"delivery on {request.way} not requested: {error}") from error

@@ -6,17 +6,24 @@ Pure decisions, apart from `attempt`, which calls one channel and says how it we
   delivery and it is `delivered` at once;
 * each way has a budget of `len(delays) + 1` tries; a transient failure is retried while the budget
   lasts, a permanent one (or the budget used up) moves on to the next way at once;
-* with no way left the message stays in the inbox, its delivery `failed`.
+* with no way left the message stays in the inbox, its delivery `failed`;
+* during the user's quiet hours a way's delivery waits until they end (`quiet_hold_seconds`), unless the
+  message is urgent;
+* read escalation: once a way delivered and the message is still unread after the user's delay, the next
+  verified way in the user's order that has not been tried for it delivers it too (`escalation_step`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.dispatcher.channels.base import Channel, Delivery
 from shared.data.deliveries import new_attempt
+from shared.data.delivery_preferences import QuietHours, parse_time_of_day
 from shared.data.push_ways import WayTarget
 from shared.failures import PermanentError, ThrottledError, TransientError
 from shared.logs import get_logger
@@ -126,6 +133,48 @@ def way_gone() -> AttemptOutcome:
 
 def message_gone() -> AttemptOutcome:
     return AttemptOutcome("failed", error="message no longer stored")
+
+
+def quiet_hold_seconds(quiet: QuietHours | None, now: datetime, *, urgent: bool = False) -> float:
+    """How long a delivery starting `now` waits for the quiet hours to end: 0 outside them (or urgent).
+
+    Quiet hours run from `start` (included) to `end` (excluded) in the user's zone, across midnight when
+    `end` is earlier; their end is the next `end` on the local clock, so a DST change shortens or
+    lengthens the night as the user's own clock does. Unreadable settings hold nothing.
+    """
+    if quiet is None or not quiet.enabled or urgent:
+        return 0.0
+    start, end = parse_time_of_day(quiet.start), parse_time_of_day(quiet.end)
+    if start is None or end is None or start == end:
+        return 0.0
+    try:
+        zone = ZoneInfo(quiet.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return 0.0
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    inside = start <= clock < end if start < end else clock >= start or clock < end
+    if not inside:
+        return 0.0
+    end_day = local.date() if clock < end else local.date() + timedelta(days=1)
+    ends_at = datetime.combine(end_day, end, tzinfo=zone)
+    return max(0.0, (ends_at.astimezone(UTC) - now.astimezone(UTC)).total_seconds())
+
+
+def escalation_step(ways_in_order: Sequence[str], delivered_on: str, tried: Collection[str]) -> NextStep:
+    """The way a still-unread message escalates to after `delivered_on`, and those after it.
+
+    The verified ways after `delivered_on` in the user's order that have no delivery for this message
+    yet (a way already tried, e.g. one that failed before `delivered_on` took over, is not tried again);
+    when `delivered_on` is no longer among the verified ways, every untried one. None left: no step.
+    """
+    after = (
+        list(ways_in_order[ways_in_order.index(delivered_on) + 1 :])
+        if delivered_on in ways_in_order
+        else list(ways_in_order)
+    )
+    untried = [way for way in after if way not in tried and way != delivered_on]
+    return next_step(untried)
 
 
 def _text(error: BaseException) -> str:

@@ -19,7 +19,7 @@ from shared.timefmt import iso_ms
 log = get_logger("igot.gateway.inbox")
 
 BODY_FIELDS = ("title", "content", "url", "automaticallyCopy", "copyText")
-ATTEMPT_FIELDS = ("result", "error", "latencyMs")
+ATTEMPT_FIELDS = ("result", "error", "latencyMs", "escalation")
 
 
 async def page_for_user(

@@ -106,6 +106,8 @@ class Ingress:
             extra=fields.extra,
             created_at=now,
         )
+        if fields.level is not None:
+            message["level"] = fields.level
         if fields.idempotency_key is None:
             # A fresh id cannot collide: both writes at once, one wait for the store. Should one of them
             # fail, the sender hears 503 and the relay drops an entry whose message never arrived.
@@ -206,6 +208,7 @@ def _accepted_event(message: Document, *, recipient: str) -> MessageAcceptedV2:
         key_kind=message["keyKind"],
         topic=message.get("topic"),
         strong=True,
+        urgent=message.get("level") == "critical",
         created_at=message["createdAt"],
     )
 

@@ -3,7 +3,9 @@
 Rules from the seed: `content` is required; `automaticallyCopy` is 0/1 and defaults to 1; `copy` is
 stored as `copyText`; `topic` labels group-link messages; every other field is kept as `extra` and shown to
 the receiver as debug JSON. `format` says how clients show the content: `text` (the default) or
-`markdown`; the drop-in dialects (`services.gateway.compat`) may also set `image`. Keys beginning with
+`markdown`; the drop-in dialects (`services.gateway.compat`) may also set `image`. `level` is one of
+Bark's levels (`active`, `timeSensitive`, `passive`, `critical`): a `critical` push is delivered during
+the recipient's quiet hours too; the level is stored with the message. Keys beginning with
 `$` are refused anywhere in the payload: they are never meaningful to us and only ever appear in attempts
 to smuggle query operators. Values nest at most `MAX_DEPTH` levels, numbers are finite, and text holds no
 lone surrogates, whichever way the fields came.
@@ -46,7 +48,10 @@ KNOWN = {
     "topic",
     "idempotencyKey",
     "format",
+    "level",
 }
+# Bark's notification levels; `critical` also passes the recipient's quiet hours.
+LEVELS = ("active", "timeSensitive", "passive", "critical")
 NATIVE_FORMATS: tuple[BodyFormat, ...] = ("text", "markdown")
 EVERY_FORMAT: tuple[BodyFormat, ...] = ("text", "markdown", "image")
 
@@ -95,7 +100,17 @@ def parse_push(
         topic=topic,
         extra=dumps(extra) if extra else None,
         idempotency_key=idempotency_key,
+        level=_level(fields),
     )
+
+
+def _level(fields: Mapping[str, Any]) -> str | None:
+    value = fields.get("level")
+    if value is None or value == "":
+        return None
+    if value not in LEVELS:
+        raise invalid(f"level must be one of: {', '.join(LEVELS)}")
+    return str(value)
 
 
 def _text(fields: Mapping[str, Any], name: str, forbidden: re.Pattern[str]) -> str | None:

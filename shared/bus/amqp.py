@@ -10,6 +10,9 @@ namespace):
   messages on quorum queues, and dead-letters them at-least-once (which needs `reject-publish` overflow);
 * `<exchange>.Q.parked` — quorum queue of messages that will not be retried, until replayed;
 * `<exchange>.topology` — the ledger of declared bindings that `prune` reads (`shared.bus.amqp_ledger`).
+* `<exchange>.delay`, `<exchange>.delay.wait.<seconds>`, `<exchange>.delay.parked` — delayed publishes
+  (`shared.bus.amqp_delay`), declared by the first delayed publish or durable subscription; a bus that
+  consumes a durable queue also relays delayed messages that came due.
 
 A broadcast subscription is a server-named, exclusive, auto-delete classic queue bound by its patterns:
 one per subscribing bus, gone with its connection; each copy is acknowledged whatever its handler did.
@@ -36,11 +39,12 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 
-from shared.bus import amqp_ledger, amqp_parking
+from shared.bus import amqp_delay, amqp_ledger, amqp_parking
 from shared.bus.handling import (
     Verdict,
     count_consumed,
     count_published,
+    delay_ms_of,
     handle_delivery,
     publish_headers,
 )
@@ -49,6 +53,7 @@ from shared.bus.port import (
     ParkedMessage,
     PublishError,
     Subscription,
+    UnroutableError,
     binding_text,
     is_broadcast,
 )
@@ -102,6 +107,8 @@ class AmqpBus:
         self._exchange: AbstractExchange | None = None
         self._consumers: list[_Consumer] = []
         self._declared: dict[str, None] = {}  # queue names, in declaration order
+        self._delay_declared = False
+        self._relay = amqp_delay.DelayRelay(exchange, self._to_queue, self._to_exchange)
 
     # -- names -------------------------------------------------------------------------------------------
 
@@ -142,6 +149,7 @@ class AmqpBus:
             raise BusUnavailableError(f"RabbitMQ does not answer: {error!r}") from error
 
     async def stop(self) -> None:
+        await self._relay.stop(self._stop_timeout)
         consumers, self._consumers = self._consumers, []
         for consumer in consumers:
             if consumer.tag:
@@ -167,22 +175,59 @@ class AmqpBus:
         connection = self._connection
         self._connection = self._publisher = self._admin = None
         self._exchange = None
+        self._delay_declared = False
         if connection is not None:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await connection.close()
 
     # -- publishing --------------------------------------------------------------------------------------
 
-    async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None:
+    async def publish(
+        self, message: BusMessage, *, headers: Mapping[str, str] | None = None, delay_seconds: float = 0
+    ) -> None:
         if self._exchange is None:
             raise PublishError("the bus is not connected")
         body = message.model_dump_json().encode()
         routing_key = message.routing_key
+        if delay_ms_of(message, delay_seconds):
+            await self._publish_delayed(routing_key, body, publish_headers(headers), delay_seconds)
+            count_published(self._metrics, routing_key)
+            return
         mandatory = not is_broadcast(message)  # a broadcast nobody listens to is not an error
         await self._confirmed(
             self._exchange, routing_key, body, publish_headers(headers), new_id(), mandatory=mandatory
         )
         count_published(self._metrics, routing_key)
+
+    async def _publish_delayed(
+        self, routing_key: str, body: bytes, headers: dict[str, str], delay_seconds: float
+    ) -> None:
+        """Onto the ladder's rung that fits; routed (and checked for a queue) only when it is due."""
+        await self._declare_delay()
+        rung = amqp_delay.rung_queue(self._exchange_name, amqp_delay.rung_for(delay_seconds))
+        await self._to_queue(
+            rung, body, amqp_delay.delayed_headers(headers, routing_key, delay_seconds), new_id()
+        )
+
+    async def _declare_delay(self) -> None:
+        if self._delay_declared:
+            return
+        if self._admin is None:
+            raise PublishError("the bus is not connected")
+        try:
+            await amqp_delay.declare(self._admin, self._exchange_name)
+        except CONNECTION_EXCEPTIONS as error:
+            raise PublishError(f"cannot declare the delay queues: {error!r}") from error
+        self._declared.update(dict.fromkeys(amqp_delay.queue_names(self._exchange_name)))
+        self._delay_declared = True
+
+    async def _to_exchange(
+        self, routing_key: str, body: bytes, headers: Mapping[str, str], message_id: str | None
+    ) -> None:
+        """A delayed message that came due, to the queues bound to its routing key now."""
+        if self._exchange is None:
+            raise PublishError("the bus is not connected")
+        await self._confirmed(self._exchange, routing_key, body, headers, message_id)
 
     async def _confirmed(
         self,
@@ -206,7 +251,7 @@ class AmqpBus:
             async with asyncio.timeout(self._publish_timeout):
                 await exchange.publish(message, routing_key, mandatory=mandatory)
         except aio_pika.exceptions.PublishError as error:
-            raise PublishError(f"no queue is bound to {routing_key!r}") from error
+            raise UnroutableError(f"no queue is bound to {routing_key!r}") from error
         except DeliveryError as error:
             raise PublishError(f"RabbitMQ refused the message for {routing_key!r}") from error
         except CONNECTION_EXCEPTIONS as error:
@@ -280,7 +325,8 @@ class AmqpBus:
         """Delete every queue this bus declared, and its exchange: for tests and benchmarks that clean up."""
         if self._admin is None:
             raise BusUnavailableError("the bus is not connected")
-        for name in self._declared:
+        # The delay queues too, which a delayed publish of another process may have declared.
+        for name in dict.fromkeys([*self._declared, *amqp_delay.queue_names(self._exchange_name)]):
             await self._admin.queue_delete(name)
         await self._admin.exchange_delete(self._exchange_name)
         self._declared.clear()
@@ -338,6 +384,10 @@ class AmqpBus:
                 await self._on_message(consumer, message)
 
             consumer.tag = await queue.consume(on_message)
+            if not subscription.broadcast and not self._relay.running:
+                # Whoever consumes durable queues also moves delayed messages on.
+                await self._relay.start(await self._connection.channel(publisher_confirms=False))
+                self._declared.update(dict.fromkeys(amqp_delay.queue_names(self._exchange_name)))
         except CONNECTION_EXCEPTIONS as error:
             raise BusUnavailableError(f"cannot consume {name!r}: {error!r}") from error
         self._consumers.append(consumer)

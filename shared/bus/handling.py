@@ -31,6 +31,7 @@ from shared.bus.port import (
     PermanentError,
     Subscription,
     TransientError,
+    is_broadcast,
 )
 from shared.failures import UnavailableError
 from shared.logs import get_logger
@@ -80,6 +81,15 @@ def count_published(metrics: Metrics | None, routing_key: str) -> None:
 def count_consumed(metrics: Metrics | None, queue: str, disposition: Disposition) -> None:
     if metrics is not None:
         metrics.bus_consumed.labels(queue=queue, outcome=disposition.verdict.value).inc()
+
+
+def delay_ms_of(message: BusMessage, delay_seconds: float) -> int:
+    """A publish's delay in milliseconds; a broadcast is a signal of the present and is never delayed."""
+    if not delay_seconds >= 0:  # negative or NaN
+        raise ValueError("a publish cannot be delayed by a negative time")
+    if delay_seconds and is_broadcast(message):
+        raise ValueError("a broadcast cannot be delayed")
+    return round(delay_seconds * 1000)
 
 
 def publish_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

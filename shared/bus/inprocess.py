@@ -8,7 +8,8 @@ message again (handlers are idempotent) and loses none of its onward messages.
 
 Rows committed by this process are handed to the queue's consumer in memory at once. A poller claims, every
 `poll_interval`, the ready rows nobody holds: what a killed process left, retries that came due after a
-restart, parked messages `igot dlq replay` sent back from another process. A retry is the row rescheduled
+restart, delayed publishes once they are due (written with a later `available_at` and nobody's),
+parked messages `igot dlq replay` sent back from another process. A retry is the row rescheduled
 (`available_at`) plus a timer; a parked row stays parked across restarts until replayed. A row is in one
 handler at a time: the instance handing it over holds a lease on it (`lease_seconds`), renewed while it
 runs and given up at `stop`. A killed process's rows come back once their lease ran out, or at once when
@@ -42,6 +43,7 @@ from shared.bus.handling import (
     Verdict,
     count_consumed,
     count_published,
+    delay_ms_of,
     handle_delivery,
     publish_headers,
     replay_headers,
@@ -172,16 +174,25 @@ class InProcessBus:
 
     # -- publishing --------------------------------------------------------------------------------------
 
-    async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None:
+    async def publish(
+        self, message: BusMessage, *, headers: Mapping[str, str] | None = None, delay_seconds: float = 0
+    ) -> None:
         if self._stopped:
             raise PublishError("the bus is stopped")
+        delay_ms = delay_ms_of(message, delay_seconds)
         routing_key = message.routing_key
         queues = tuple(name for name, queue in self._queues.items() if queue.binds(routing_key))
         if not queues and not is_broadcast(message) and not self._listeners_for(routing_key):
             raise PublishError(f"no queue is bound to {routing_key!r}")
         body = message.model_dump_json().encode()
         outgoing = Outgoing(
-            routing_key, body, publish_headers(headers), new_id(), queues, broadcast=is_broadcast(message)
+            routing_key,
+            body,
+            publish_headers(headers),
+            new_id(),
+            queues,
+            broadcast=is_broadcast(message),
+            delay_ms=delay_ms,
         )
         scope = HANDLER.get()
         if scope is not None and scope.open and scope.bus is self:
@@ -193,8 +204,17 @@ class InProcessBus:
         self, outgoing: Sequence[Outgoing], settle: Callable[[Connection], None] | None = None
     ) -> None:
         """Write `outgoing` (and settle a handled row) in one transaction, then hand the rows over."""
+        # A delayed row is nobody's: the poller claims it once it is due, here or in a later process.
         new_rows = [
-            NewRow(queue, item.routing_key, item.body, item.headers, item.transport_id, self._holder(queue))
+            NewRow(
+                queue,
+                item.routing_key,
+                item.body,
+                item.headers,
+                item.transport_id,
+                None if item.delay_ms else self._holder(queue),
+                item.delay_ms,
+            )
             for item in outgoing
             for queue in item.queues
         ]

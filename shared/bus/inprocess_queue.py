@@ -19,6 +19,7 @@ class Outgoing:
     transport_id: str
     queues: tuple[str, ...]
     broadcast: bool = False  # a signal for every bus over the store's file, other processes' too
+    delay_ms: int = 0  # not handed to a handler before this long after the commit
 
 
 @dataclass

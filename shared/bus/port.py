@@ -26,6 +26,12 @@ Semantics both adapters keep (proven by `tests/contract/test_bus_contract.py`):
   other messages to the broadcast subscribers of this process only;
 * at most `prefetch` handlers of one subscription run at once; `stop` stops taking new messages and
   waits for the handlers in flight;
+* `publish(..., delay_seconds=d)` holds the message back: its handlers get it no sooner than `d` seconds
+  later (a second to a day or more; it may come up to a poll interval or a second late), and it survives
+  restarts meanwhile; nothing sleeps holding it. In-process its rows are written with a later
+  availability time (queues bound when it is published); on RabbitMQ it waits in a ladder of fixed-delay
+  queues and is routed when it comes due (`shared.bus.amqp_delay`), parked there if nothing binds its
+  routing key then. A broadcast cannot be delayed (`ValueError`);
 * headers `x-trace-id` and `x-message-id` travel with the message and are bound into the log context;
 * with `metrics`, `igot_bus_published_total{routing_key}` counts confirmed publishes and
   `igot_bus_consumed_total{queue, outcome}` handled deliveries (ack, retry, park, drop).
@@ -51,10 +57,16 @@ ATTEMPT_HEADER = "x-igot-attempt"
 ERROR_HEADER = "x-igot-error"
 # The routing key a message was published with; dead-lettering through a delay queue replaces it.
 ROUTING_KEY_HEADER = "x-igot-routing-key"
+# A delayed message is not handed to a handler before this time (epoch milliseconds).
+NOT_BEFORE_HEADER = "x-igot-not-before"
 
 
 class PublishError(Exception):
     """The bus did not take the message (unroutable, not confirmed, broker gone)."""
+
+
+class UnroutableError(PublishError):
+    """No queue is bound to the message's routing key."""
 
 
 class BusUnavailableError(Exception):
@@ -105,7 +117,11 @@ class ParkedMessage:
 class Bus(Protocol):
     async def start(self) -> None: ...
 
-    async def publish(self, message: BusMessage, *, headers: Mapping[str, str] | None = None) -> None: ...
+    async def publish(
+        self, message: BusMessage, *, headers: Mapping[str, str] | None = None, delay_seconds: float = 0
+    ) -> None:
+        """Durably queue the message; with `delay_seconds`, for handling no sooner than that."""
+        ...
 
     async def subscribe(self, subscription: Subscription) -> None:
         """Declare the queue (with its retry and parking queues) and start consuming."""

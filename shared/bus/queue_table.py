@@ -1,10 +1,11 @@
 """The in-process bus's queue table in the standalone SQLite store: what makes its queues survive a restart.
 
 One row per message per queue. `state` is `ready` (waiting, in a handler, or waiting out a retry delay
-until `available_at`) or `parked`. A bus instance that hands a row to a handler claims it first: `owner`
-is the instance, `claimed_until` its lease, renewed while the instance runs and cleared at `stop`. Another
-instance (or the same one after a restart) takes a ready row only when nobody owns it or its lease ran
-out, so a row is never in two handlers at once, while a killed process's rows come back after the lease.
+or a delayed publish until `available_at`) or `parked`. A bus instance that hands a row to a handler
+claims it first: `owner` is the instance, `claimed_until` its lease, renewed while the instance runs and
+cleared at `stop`. Another instance (or the same one after a restart) takes a ready row only when nobody
+owns it or its lease ran out, so a row is never in two handlers at once, while a killed process's rows
+come back after the lease.
 
 The table's name starts with `_`, which no document collection name may, so the two never clash. Every
 function runs inside `SqliteStore.transact`, i.e. inside the store's group commit, all or nothing.
@@ -63,6 +64,7 @@ class NewRow:
     headers: Mapping[str, str]
     transport_id: str
     owner: str | None  # the instance that hands it to its handler at once, if any
+    delay_ms: int = 0  # a delayed publish: ready this long after it is written
 
 
 def _ensure(conn: sqlite3.Connection) -> None:
@@ -89,7 +91,7 @@ def insert(conn: sqlite3.Connection, rows: Sequence[NewRow], lease_until: int) -
                 row.body,
                 json.dumps(dict(row.headers)),
                 row.transport_id,
-                now,
+                now + row.delay_ms,
                 row.owner,
                 lease_until if row.owner else 0,
             ),

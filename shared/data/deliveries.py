@@ -1,7 +1,9 @@
 """Delivery records, one per (inbox entry, way): the single source of what happened on a push way.
 
 `{_id: "<entry id>-<way>", entryId, messageId, userId, way, status, tries, requestId, attempts: [{way,
-at, result, error?, latencyMs}], createdAt, updatedAt}`, status one of `sending`
+at, result, error?, latencyMs, escalation?}], createdAt, updatedAt}` (`escalation: true` on the attempts
+of a read escalation: the message was delivered on an earlier way and stayed unread), status one of
+`sending`
 (a try started and has not finished: after a crash, the send may or may not have happened), `retrying`,
 `delivered`, `failed`. `requestId` names the delivery request whose try is under way. Written by the
 dispatcher's per-way consumers before and after each send (attempts are appended, never rewritten);
@@ -12,6 +14,11 @@ The first try is claimed by inserting the record itself, already `sending`; late
 at once (a redelivered event) both reach the same try number, and whichever inserts the claim first
 sends; the other stands down. An insert with a unique `_id` settles this on every store,
 where a conditional update does not on servers that apply updates as read-then-write.
+
+A read escalation's steps are claimed there too (`{_id: "<record id>-escalation", way, remaining,
+createdAt}`, the record being the one of the way that delivered): the first check of a step chooses the
+way it escalates to; a duplicate check (its delivery was handled twice) takes that choice instead of
+choosing the way after it.
 """
 
 from __future__ import annotations
@@ -83,6 +90,28 @@ async def claim_try(store: Store, delivery_id: str, try_number: int, *, request_
         holder = await claims.find_one({"_id": claim_id})
         return holder is not None and holder.get("requestId") == request_id
     return True
+
+
+async def claim_escalation(
+    store: Store, *, entry_id: str, delivered_on: str, way: str, remaining: list[str], now: int
+) -> tuple[Document, bool]:
+    """The escalation step after `delivered_on` claimed for `way` (True), or the claim made before it,
+    whose `way` and `remaining` are the step's (False)."""
+    claims = store.collection(CLAIMS)
+    claim: Document = {
+        "_id": f"{record_id(entry_id, delivered_on)}-escalation",
+        "way": way,
+        "remaining": remaining,
+        "createdAt": now,
+    }
+    try:
+        await claims.insert_one(claim)
+    except DuplicateKeyError:
+        holder = await claims.find_one({"_id": claim["_id"]})
+        if holder is not None:
+            return holder, False
+        raise
+    return claim, True
 
 
 async def start_try(store: Store, delivery_id: str, *, request_id: str, now: int) -> None:

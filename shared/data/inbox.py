@@ -89,8 +89,13 @@ def is_senders_own(entry: Document) -> bool:
     return bool(entry["_id"] == entry["messageId"])
 
 
-async def set_summary(store: Store, entry_id: str, *, mode: str, status: str) -> None:
-    """The delivery summary the inbox shows; the records keep the attempts."""
-    await store.collection(COLLECTION).update_one(
-        {"_id": entry_id}, {"$set": {"mode": mode, "status": status}}
-    )
+async def set_summary(
+    store: Store, entry_id: str, *, mode: str, status: str, only_from: tuple[str, ...] | None = None
+) -> None:
+    """The delivery summary the inbox shows; the records keep the attempts. `only_from` leaves an entry
+    alone unless its status is one of these: a repeat then writes nothing, so it cannot race a mark-read
+    of the same entry (the test server applies updates as read-then-write)."""
+    filter_: dict[str, object] = {"_id": entry_id}
+    if only_from is not None:
+        filter_["status"] = {"$in": list(only_from)}
+    await store.collection(COLLECTION).update_one(filter_, {"$set": {"mode": mode, "status": status}})

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.store import Document, IndexSpec, Store
+from shared.store import Document, DuplicateKeyError, IndexSpec, Store
 
 COLLECTION = "push_ways"
-# Read by `_id` (the user id), and by the e-mail's unsubscribe token when its link is followed.
-INDEXES: tuple[IndexSpec, ...] = (IndexSpec(COLLECTION, (("email.unsubscribe", 1),)),)
+# Read by `_id` (the user id), by the e-mail's unsubscribe token when its link is followed, and by the
+# WeChat open id when its follower unfollows the official account.
+INDEXES: tuple[IndexSpec, ...] = (
+    IndexSpec(COLLECTION, (("email.unsubscribe", 1),)),
+    IndexSpec(COLLECTION, (("wechat.key", 1),)),
+)
 WAYS = ("bark", "email", "wechat", "webhook")
 UNBOUND, BOUND, VERIFIED = 0, 1, 2
 
@@ -103,3 +107,31 @@ async def mark_verified(store: Store, user_id: str, way: str, key: str) -> bool:
 
 async def get_by_unsubscribe_token(store: Store, token: str) -> Document | None:
     return await store.collection(COLLECTION).find_one({"email.unsubscribe": token})
+
+
+# WeChat is bound by scanning a QR code in WeChat: the scan itself proves the open id, so the way is
+# verified at once. Written by the account's callback, which WeChat calls for the follower.
+
+
+async def bind_wechat_verified(store: Store, user_id: str, openid: str) -> bool:
+    """WeChat verified with `openid`, if the user's WeChat way is unbound; False otherwise."""
+    way = {"wechat": {"key": openid, "status": VERIFIED}}
+    unbound = {"$or": [{"wechat.status": UNBOUND}, {"wechat.status": {"$exists": False}}]}
+    matched = await store.collection(COLLECTION).update_one({"_id": user_id, **unbound}, {"$set": way})
+    if matched:
+        return True
+    if await get_for_user(store, user_id) is not None:
+        return False  # bound already (another scan, or the user's document says so)
+    try:
+        await store.collection(COLLECTION).insert_one({"_id": user_id, **way})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def unbind_wechat_by_openid(store: Store, openid: str) -> int:
+    """Every WeChat way bound to `openid` unbound (its follower left the account); how many."""
+    return await store.collection(COLLECTION).update_many(
+        {"wechat.key": openid, "wechat.status": {"$gt": UNBOUND}},
+        {"$set": {"wechat": {"key": "", "status": UNBOUND}}},
+    )

@@ -70,4 +70,12 @@ class MessageAcceptedV2(BusMessage):
     key_kind: Literal["fixed", "temporary", "group", "app"] = "fixed"
     topic: str | None = None
     strong: bool = True
+    urgent: bool = False  # pushed with `level=critical`: delivered through the recipient's quiet hours
     created_at: int  # epoch milliseconds, when the gateway accepted it
+
+    @model_serializer(mode="wrap")
+    def _without_unset_urgent(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        written: dict[str, Any] = write(self)
+        if written.get("urgent") is False:
+            del written["urgent"]  # as version 2 was first written, read alike by older routers
+        return written

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import aio_pika
 import structlog
 
+from shared.bus import amqp_delay
 from shared.bus.amqp import AmqpBus
 from shared.bus.amqp_ledger import ledger_name
 from shared.bus.inprocess import InProcessBus
@@ -163,6 +164,8 @@ class Harness:
                 for suffix in ("", ".parked", *(f".retry.{n}" for n in range(1, 5))):
                     await channel.queue_delete(name + suffix)
             await channel.queue_delete(ledger_name(self.exchange))
+            for name in amqp_delay.queue_names(self.exchange):
+                await channel.queue_delete(name)
             await channel.exchange_delete(self.exchange)
 
 

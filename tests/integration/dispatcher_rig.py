@@ -19,6 +19,7 @@ from services.dispatcher.channels import open_channels
 from services.dispatcher.consumers import deliver
 from services.dispatcher.consumers.accepted import AcceptedHandler
 from services.dispatcher.consumers.deliver import DeliverHandler
+from services.dispatcher.consumers.escalation import EscalationHandler
 from shared.bus.inprocess import InProcessBus
 from shared.data import deliveries, inbox, messages, push_ways
 from shared.ids import new_id, now_ms
@@ -102,8 +103,11 @@ class DispatcherRig:
 
 
 @asynccontextmanager
-async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIterator[DispatcherRig]:
-    """Consumers subscribed on the bus; `store` defaults to the bus's own SQLite file."""
+async def dispatcher_rig(
+    workdir: Path, store: Store | None = None, *, escalation_minute_seconds: float = 60.0
+) -> AsyncIterator[DispatcherRig]:
+    """Consumers subscribed on the bus (read escalation checks too, one escalation minute lasting
+    `escalation_minute_seconds`); `store` defaults to the bus's own SQLite file."""
     sqlite = SqliteStore(workdir / "bus.sqlite3")
     data = store or sqlite
     metrics = Metrics()
@@ -127,13 +131,20 @@ async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIter
         async with aiohttp.ClientSession() as session:
             try:
                 channels = open_channels(session, settings)
-                handlers = dict(
-                    zip(channels, deliver.consumers(data, bus, metrics, channels, delays=DELAYS), strict=True)
+                consumers = deliver.consumers(
+                    data,
+                    bus,
+                    metrics,
+                    channels,
+                    delays=DELAYS,
+                    escalation_minute_seconds=escalation_minute_seconds,
                 )
+                handlers = dict(zip(channels, consumers, strict=True))
                 accepted = AcceptedHandler(data, bus, metrics)
                 for handler in handlers.values():
                     await bus.subscribe(handler.subscription())
                 await bus.subscribe(accepted.subscription())
+                await bus.subscribe(EscalationHandler(data, bus).subscription())
                 yield DispatcherRig(
                     data, bus, accepted, handlers["webhook"], receiver, handlers, bark, smtp, metrics
                 )
@@ -150,11 +161,15 @@ async def dispatcher_rig(workdir: Path, store: Store | None = None) -> AsyncIter
 
 
 @asynccontextmanager
-async def rig_on(kind: str, workdir: Path, mongo_url: str, namespace: str) -> AsyncIterator[DispatcherRig]:
+async def rig_on(
+    kind: str, workdir: Path, mongo_url: str, namespace: str, *, escalation_minute_seconds: float = 60.0
+) -> AsyncIterator[DispatcherRig]:
     """The rig with its data on `kind`: "sqlite" (the bus's own file) or "mongo" (a fresh database)."""
     store = MongoStore(mongo_url, namespace) if kind == "mongo" else None
     try:
-        async with dispatcher_rig(workdir, store) as running:
+        async with dispatcher_rig(
+            workdir, store, escalation_minute_seconds=escalation_minute_seconds
+        ) as running:
             yield running
     finally:
         if store is not None:

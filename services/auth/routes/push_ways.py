@@ -1,6 +1,7 @@
 """The push-way API (`/open/push-way/`), in the seed's shapes: list, order, bind, unbind, verify again.
 
 `bind`, `verify` take the ways iGot verifies by a link (Bark, e-mail, webhook); `unbind` takes every way.
+WeChat binds with `GET /open/push-way/wechat/bind` (`routes.wechat`), a QR code scanned in WeChat.
 A webhook's bind answers `{secret}`, the key its requests are signed with, this once and never again.
 """
 

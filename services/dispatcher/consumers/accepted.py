@@ -11,6 +11,10 @@ its message is stored (the gateway stores the message, then the outbox entry tha
 not read here: routing costs no read of the growing message collection. The push ways that decide the
 route are read through a short-lived cache (`push_way_cache`); the per-way consumer reads the way again at
 send time, so a way unbound meanwhile is never used.
+
+During the recipient's quiet hours the entry is written at once and the first way's request is published
+with the bus's delay, until they end (an urgent message, `level=critical`, is not held); the quiet hours
+are read through the same kind of cache, so a change applies within a few seconds.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import contextlib
 import structlog
 
 from services.dispatcher import rules
+from services.dispatcher.clock import Clock, SystemClock
 from services.dispatcher.requests import request_way
 from shared.bus import Bus, Subscription
-from shared.data import deliveries, inbox, messages, push_ways
+from shared.data import deliveries, delivery_preferences, inbox, messages, push_ways
 from shared.failures import UnavailableError
 from shared.ids import now_ms
 from shared.logs import get_logger
@@ -37,11 +42,13 @@ PUSH_WAYS_TTL_SECONDS = 5.0
 
 
 class AcceptedHandler:
-    def __init__(self, store: Store, bus: Bus, metrics: Metrics) -> None:
+    def __init__(self, store: Store, bus: Bus, metrics: Metrics, *, clock: Clock | None = None) -> None:
         self._store = store
         self._bus = bus
         self._metrics = metrics
+        self._clock = clock or SystemClock()
         self._push_ways = push_way_cache(store)
+        self._preferences = preferences_cache(store)
 
     def subscription(self) -> Subscription:
         return Subscription(
@@ -58,9 +65,9 @@ class AcceptedHandler:
     async def _handle(self, event: MessageAcceptedV1 | MessageAcceptedV2) -> None:
         if isinstance(event, MessageAcceptedV1):
             await _store_message_of(self._store, event)
-            strong = True
+            strong, urgent = True, False
         else:
-            strong = event.strong
+            strong, urgent = event.strong, event.urgent
         ways = await self._ways(event.user_id) if strong else []
         entry_id = event.message_id
         entry = inbox.new_entry(
@@ -86,6 +93,9 @@ class AcceptedHandler:
                 return
         if ways:
             first, *after = (way.way for way in ways)
+            hold = await self._quiet_hold(event.user_id, urgent=urgent)
+            if hold:
+                log.info("delivery held for the quiet hours", hold_seconds=round(hold))
             await request_way(
                 self._bus,
                 entry_id=entry_id,
@@ -94,7 +104,15 @@ class AcceptedHandler:
                 way=first,
                 remaining=after,
                 created_at=event.created_at,
+                urgent=urgent,
+                delay_seconds=hold,
             )
+
+    async def _quiet_hold(self, user_id: str, *, urgent: bool) -> float:
+        if urgent:
+            return 0.0
+        quiet = delivery_preferences.quiet_hours_of(await self._preferences.get(user_id))
+        return rules.quiet_hold_seconds(quiet, self._clock.now())
 
     async def _ways(self, user_id: str) -> list[push_ways.WayTarget]:
         """The user's verified ways this dispatcher has a channel for, in the user's order."""
@@ -107,6 +125,15 @@ def push_way_cache(store: Store) -> TtlCache[str, Document | None]:
 
     async def load(user_id: str) -> Document | None:
         return await push_ways.get_for_user(store, user_id)
+
+    return TtlCache(load, ttl_seconds=PUSH_WAYS_TTL_SECONDS)
+
+
+def preferences_cache(store: Store) -> TtlCache[str, Document | None]:
+    """Quiet hours as the router reads them, like the push ways."""
+
+    async def load(user_id: str) -> Document | None:
+        return await delivery_preferences.get_for_user(store, user_id)
 
     return TtlCache(load, ttl_seconds=PUSH_WAYS_TTL_SECONDS)
 

@@ -16,6 +16,12 @@ request is redelivered: delivery is at least once, exactly once in every other c
 is always at least the bus's attempt number, so the consumer never asks the bus for more retries than
 it has delays: parking stays for bugs and poison messages only.
 
+A delivery made while the user set a read-escalation delay schedules the check that escalates it if it
+stays unread (`consumers.escalation`), and so does a redelivered request that finds it delivered (the
+first check may have been lost with a crash before the request was done); an escalation request's
+attempts say `escalation: true`, and its ways failing for good leave the entry as it was (delivered),
+never `failed`.
+
 The same queue carries the verifications of newly bound ways (`verify.<way>.v1`): one subscription takes
 both models and hands a verification to `consumers.verification`, which sends it through the same channel.
 """
@@ -29,6 +35,7 @@ import structlog
 
 from services.dispatcher import rules
 from services.dispatcher.channels.base import Channel, Delivery
+from services.dispatcher.consumers.escalation import schedule_check
 from services.dispatcher.consumers.verification import VerificationSender
 from services.dispatcher.requests import request_way
 from shared.bus import Bus, Subscription, TransientError
@@ -54,8 +61,10 @@ class DeliverHandler:
         *,
         delays: Sequence[float],
         prefetch: int | None = None,
+        escalation_minute_seconds: float = 60.0,
     ) -> None:
         self._prefetch = prefetch
+        self._minute_seconds = escalation_minute_seconds
         self._store = store
         self._bus = bus
         self._metrics = metrics
@@ -92,6 +101,8 @@ class DeliverHandler:
         outcome = await self._send(request)
         decision = rules.after_attempt(outcome, tries=tries, delays=self._delays)
         attempt = outcome.as_attempt(request.way, at=now_ms())
+        if request.escalation:
+            attempt["escalation"] = True
         if decision.status == "delivered":
             # Both before the ack: a crash in between finds the record `delivered` and says it again.
             await asyncio.gather(
@@ -99,7 +110,8 @@ class DeliverHandler:
                 inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered"),
             )
             self._metrics.stage_latency.labels(stage="delivered").observe(_since(request.created_at))
-            log.info("message delivered", tries=tries)
+            log.info("message delivered", tries=tries, escalation=request.escalation)
+            await schedule_check(self._store, self._bus, request, minute_seconds=self._minute_seconds)
             return
         await deliveries.add_attempt(self._store, record_id, attempt, status=decision.status)
         if decision.retry:
@@ -131,9 +143,18 @@ class DeliverHandler:
             return 1
         status = record["status"]
         if status == "delivered":
-            # Said again in case a crash came between the record and the entry; never sent again.
-            await inbox.set_summary(self._store, request.entry_id, mode=request.way, status="delivered")
+            # Said again in case a crash came between the record and the entry; never sent again. The
+            # escalation check is scheduled again too: its publish may have been lost with that crash
+            # (a duplicate check never escalates twice: `consumers.escalation`).
+            await inbox.set_summary(
+                self._store,
+                request.entry_id,
+                mode=request.way,
+                status="delivered",
+                only_from=("pending", "failed"),
+            )
             log.info("delivery already settled", status=status)
+            await schedule_check(self._store, self._bus, request, minute_seconds=self._minute_seconds)
             return None
         if status == "failed":
             # Moved on already, unless a crash lost the request of the next way (a publish made while
@@ -175,6 +196,9 @@ class DeliverHandler:
 
     async def _move_on(self, request: DeliveryRequestedV1, *, only_if_lost: bool) -> None:
         step = rules.next_step(request.remaining)
+        if step.way is None and request.escalation:
+            log.warning("escalation failed on every way left; the message was delivered before")
+            return
         if step.way is None:
             await inbox.set_summary(self._store, request.entry_id, mode=rules.INBOX, status="failed")
             log.warning("every push way failed; the message stays in the inbox")
@@ -190,6 +214,8 @@ class DeliverHandler:
             way=step.way,
             remaining=step.remaining,
             created_at=request.created_at,
+            escalation=request.escalation,
+            urgent=request.urgent,
         )
         log.info("falling back to the next way", next_way=step.way)
 
@@ -206,6 +232,7 @@ def consumers(
     *,
     delays: Sequence[float],
     prefetch: int | None = None,
+    escalation_minute_seconds: float = 60.0,
 ) -> list[DeliverHandler]:
     """One handler per channel; each way retries on its own budget (the channel's, else `delays`) and
     has `prefetch` deliveries in flight (most of their time is spent waiting on the network)."""
@@ -217,6 +244,7 @@ def consumers(
             channel,
             delays=delays if channel.retry_delays is None else channel.retry_delays,
             prefetch=prefetch,
+            escalation_minute_seconds=escalation_minute_seconds,
         )
         for channel in channels.values()
     ]
