@@ -25,10 +25,7 @@ def wechat_schemas() -> dict[str, Schema]:
         {
             "qrcode": text("the QR code's image: WeChat's `showqrcode?ticket=` address"),
             "ticket": text("WeChat's ticket of the QR code"),
-            "expireAt": {
-                "type": "integer",
-                "description": "when the code stops binding (epoch milliseconds)",
-            },
+            "expireAt": text("when the code stops binding, UTC", format="date-time"),
         },
         required=("qrcode", "ticket", "expireAt"),
     )

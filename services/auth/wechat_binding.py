@@ -27,6 +27,7 @@ from shared.failures import PermanentError, TransientError
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.store import Store
+from shared.timefmt import iso_ms
 from shared.wechat.account import OfficialAccount
 from shared.wechat.api import errcode_of, errmsg_of
 
@@ -88,7 +89,7 @@ class WeChatBinding:
         return {
             "qrcode": f"{self._qrcode_url}?ticket={quote(ticket, safe='')}",
             "ticket": ticket,
-            "expireAt": now + lifetime * 1000,
+            "expireAt": iso_ms(now + lifetime * 1000),
         }
 
     async def handle_event(self, event: dict[str, str]) -> None:

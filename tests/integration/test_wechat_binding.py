@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from services.auth.routes.wechat import QR_CODES_PER_USER
 from shared.envelope import Ret
 from shared.wechat.callback import signature_of
 from tests.fakes.wechat_server import APPID, SECRET, TOKEN, WeChatServer
@@ -166,3 +167,12 @@ async def test_the_url_check_and_bad_messages(world: World) -> None:
     assert (await world.wechat.post_event(OPENID, text)).text == "success"
     assert (await world.wechat.scan(OPENID, "no-such-scene")).text == "success"
     assert (await world.wechat_way())["status"] == 0
+
+
+async def test_qr_codes_are_limited_per_user(world: World) -> None:
+    """Each code is a call against the official account's daily quota: a user gets a handful an hour."""
+    for _ in range(QR_CODES_PER_USER.count):
+        assert (await world.open("/open/push-way/wechat/bind"))["ret"] == 0
+    refused = await world.open("/open/push-way/wechat/bind")
+    assert refused["ret"] == 205, refused
+    assert len(world.wechat.calls.qrcodes) == QR_CODES_PER_USER.count

@@ -17,10 +17,11 @@ import re
 from aiohttp import web
 
 from services.auth.wechat_binding import WeChatBinding
-from shared.envelope import ApiError, Ret, invalid
+from shared.envelope import ApiError, Ret, invalid, rate_limited
 from shared.http_json import json_envelope
+from shared.rate_limit import Limit
 from shared.sessions import authenticate
-from shared.web import SETTINGS, STORE, token_of
+from shared.web import RATE_LIMITER, SETTINGS, STORE, token_of
 from shared.wechat.callback import MAX_XML_BYTES, BadEventError, parse_event, signature_holds
 
 routes = web.RouteTableDef()
@@ -29,9 +30,19 @@ WECHAT_BINDING = web.AppKey("auth.wechat_binding", WeChatBinding)
 ECHOSTR = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
+# Each QR code is a call to WeChat's API, which counts it against the account's daily quota.
+QR_CODES_PER_USER = Limit("wechat-qrcode", 20, 3600.0)
+
+
 @routes.get("/open/push-way/wechat/bind", allow_head=False)
 async def bind_wechat(request: web.Request) -> web.Response:
     user_id = await authenticate(request.app[STORE], token_of(request))
+    refusal = await request.app[RATE_LIMITER].check(QR_CODES_PER_USER, user_id)
+    if refusal is not None:
+        raise rate_limited(
+            "too many WeChat QR codes asked for: try again later",
+            retry_after_seconds=refusal.retry_after_seconds,
+        )
     return json_envelope(dict(await request.app[WECHAT_BINDING].new_qrcode(user_id)))
 
 
