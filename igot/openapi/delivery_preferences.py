@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from igot.openapi.pieces import JSON, Operation, answer, operation
+from igot.openapi.pieces import JSON, Operation
+from igot.openapi.push_ways import push_way_operation
 from igot.openapi.schemas import Schema, obj, ref, success_or_refusal, text
 
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"tokenQuery": []}, {"bearerToken": []}]
@@ -46,21 +47,6 @@ def delivery_preference_schemas() -> dict[str, Schema]:
     }
 
 
-def _client(method: str, path: str, operation_id: str, summary: str, data: str, **extra: Any) -> Operation:
-    return Operation(
-        method,
-        path,
-        operation(
-            operation_id,
-            summary,
-            "push ways",
-            {"200": answer(EVERY_RET, ref(data))},
-            security=CLIENT_AUTH,
-            **extra,
-        ),
-    )
-
-
 def _body(schema: str) -> dict[str, Any]:
     return {
         "required": False,
@@ -73,7 +59,7 @@ def _body(schema: str) -> dict[str, Any]:
 
 def delivery_preference_operations() -> list[Operation]:
     return [
-        _client(
+        push_way_operation(
             "get",
             "/open/push-way/quiet-hours",
             "getQuietHours",
@@ -81,7 +67,7 @@ def delivery_preference_operations() -> list[Operation]:
             "when they end (a push with `level=critical` is not held).",
             "QuietHours",
         ),
-        _client(
+        push_way_operation(
             "post",
             "/open/push-way/quiet-hours",
             "setQuietHours",
@@ -89,7 +75,7 @@ def delivery_preference_operations() -> list[Operation]:
             "QuietHours",
             body=_body("QuietHoursBody"),
         ),
-        _client(
+        push_way_operation(
             "get",
             "/open/push-way/escalation",
             "getEscalation",
@@ -97,7 +83,7 @@ def delivery_preference_operations() -> list[Operation]:
             "is delivered on the next verified way too, one way per step; 0 is off.",
             "Escalation",
         ),
-        _client(
+        push_way_operation(
             "post",
             "/open/push-way/escalation",
             "setEscalation",

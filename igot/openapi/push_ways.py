@@ -52,7 +52,10 @@ def push_way_schemas() -> dict[str, Schema]:
     }
 
 
-def _client(method: str, path: str, operation_id: str, summary: str, data: str, **extra: Any) -> Operation:
+def push_way_operation(
+    method: str, path: str, operation_id: str, summary: str, data: str, **extra: Any
+) -> Operation:
+    """A client API operation under the push ways tag, answering `data` (a component's name)."""
     return Operation(
         method,
         path,
@@ -91,9 +94,9 @@ def push_way_operations() -> list[Operation]:
     }
     listing = "Every push way with its masked key and status, and the order they are tried in."
     return [
-        _client("get", "/open/push-way/", "listPushWays", listing, "PushWays"),
-        _client("get", "/open/push-way", "listPushWaysNoSlash", listing, "PushWays"),
-        _client(
+        push_way_operation("get", "/open/push-way/", "listPushWays", listing, "PushWays"),
+        push_way_operation("get", "/open/push-way", "listPushWaysNoSlash", listing, "PushWays"),
+        push_way_operation(
             "post",
             "/open/push-way/orders",
             "setPushWayOrders",
@@ -101,7 +104,7 @@ def push_way_operations() -> list[Operation]:
             "Done",
             body={"required": False, "content": {JSON: {"schema": ref("Orders")}}},
         ),
-        _client(
+        push_way_operation(
             "post",
             "/open/push-way/{way}/bind",
             "bindPushWay",
@@ -111,7 +114,7 @@ def push_way_operations() -> list[Operation]:
             parameters=[_way(BINDABLE)],
             body=key_body,
         ),
-        _client(
+        push_way_operation(
             "post",
             "/open/push-way/{way}/unbind",
             "unbindPushWay",
@@ -119,7 +122,7 @@ def push_way_operations() -> list[Operation]:
             "Done",
             parameters=[_way(list(WAYS))],
         ),
-        _client(
+        push_way_operation(
             "post",
             "/open/push-way/{way}/verify",
             "sendPushWayVerification",
