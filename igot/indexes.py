@@ -14,6 +14,7 @@ from services.auth.data import (
 )
 from shared.data import (
     deliveries,
+    group_links,
     idempotency,
     inbox,
     keys,
@@ -21,6 +22,7 @@ from shared.data import (
     outbox,
     push_ways,
     rate_slots,
+    subscriptions,
     tokens,
     wechat_tokens,
 )
@@ -46,4 +48,6 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *push_ways.INDEXES,
     *wechat_tokens.INDEXES,
     *rate_slots.INDEXES,
+    *group_links.INDEXES,
+    *subscriptions.INDEXES,
 )

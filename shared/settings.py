@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     clock_offset_seconds: float = Field(default=0.0, ge=-7 * 86400, le=7 * 86400)
     escalation_minute_seconds: float = Field(default=60.0, gt=0, le=60)
 
+    # Group links (subscription links): how many links that are not deleted one user may have.
+    group_links_per_user: int = Field(default=20, ge=1, le=1000)
+
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -62,7 +62,7 @@ def trace_id_of(request: web.Request) -> str:
 
 # Fixed path prefixes whose next segment is a secret: a verification or unsubscribe link's token, the
 # push key of a temporary link.
-SECRET_AFTER = ("/verify/", "/unsubscribe/", "/signin/", "/open/link/temporary/")
+SECRET_AFTER = ("/verify/", "/unsubscribe/", "/signin/", "/open/link/temporary/", "/open/link/group/")
 
 
 def masked_path(request: web.Request) -> str:

@@ -15,6 +15,7 @@ from igot.openapi.account_lifecycle import account_lifecycle_operations
 from igot.openapi.accounts import account_operations
 from igot.openapi.compat import compat_operations
 from igot.openapi.delivery_preferences import delivery_preference_operations, delivery_preference_schemas
+from igot.openapi.group_links import group_link_operations, group_link_tag
 from igot.openapi.pieces import JSON, Operation, answer, operation, page_parameters, parameter, retry_after
 from igot.openapi.push import push_operations
 from igot.openapi.push_ways import push_way_operations, push_way_schemas
@@ -176,6 +177,7 @@ def operations() -> list[Operation]:
         *delivery_preference_operations(),
         *wechat_operations(),
         *temporary_link_operations(),
+        *group_link_operations(),
         *push_operations(),
         *compat_operations(),
     ]
@@ -215,6 +217,7 @@ def build_document(public_url: str | None = None) -> dict[str, Any]:
             {"name": "client API", "description": "The key owner's inbox; token in `?token=` or a bearer."},
             {"name": "push ways", "description": "Bark, e-mail, webhook: bind, verify, order; as the inbox."},
             temporary_link_tag(),
+            group_link_tag(),
             wechat_tag(),
             {"name": "links", "description": "The pages behind the links iGot sends (HTML)."},
             {"name": "operations", "description": "Health, readiness and metrics of every process."},

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.auth.account_lifecycle import AccountDeletion, DeletionPolicy
+from services.auth.group_links import GroupLinkPolicy, GroupLinks
 from services.auth.login_limiter import LoginLimiter
 from services.auth.purge import AccountPurge
 from services.auth.push_way_targets import TargetRules
@@ -15,8 +16,11 @@ from services.auth.push_ways import PushWayPolicy, PushWays
 from services.auth.routes import account as account_routes
 from services.auth.routes import delivery_preferences as delivery_preference_routes
 from services.auth.routes import desktop_client, login, push_ways, signin, user, verify, wechat
+from services.auth.routes import group_links as group_link_routes
+from services.auth.routes import subscriptions as subscription_routes
 from services.auth.routes import temporary_links as temporary_link_routes
 from services.auth.signin import EmailSignin, SigninPolicy
+from services.auth.subscriptions import Subscriptions
 from services.auth.sweeper import ExpirySweeper
 from services.auth.temporary_links import LinkPolicy, TemporaryLinks
 from services.auth.wechat_binding import WeChatBinding
@@ -61,6 +65,14 @@ async def _temporary_links_ctx(app: web.Application) -> AsyncIterator[None]:
         per_user=settings.temporary_links_per_user,
     )
     app[temporary_link_routes.TEMPORARY_LINKS] = TemporaryLinks(app[STORE], app[BUS], policy)
+    yield
+
+
+async def _group_links_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policy = GroupLinkPolicy(public_url=settings.public_url, per_user=settings.group_links_per_user)
+    app[group_link_routes.GROUP_LINKS] = GroupLinks(app[STORE], app[BUS], policy)
+    app[subscription_routes.SUBSCRIPTIONS] = Subscriptions(app[STORE])
     yield
 
 
@@ -113,6 +125,7 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(_push_ways_ctx)
     app.cleanup_ctx.append(_account_lifecycle_ctx)
     app.cleanup_ctx.append(_temporary_links_ctx)
+    app.cleanup_ctx.append(_group_links_ctx)
     app.cleanup_ctx.append(_wechat_ctx)
     app.add_routes(login.routes)
     app.add_routes(signin.routes)
@@ -124,3 +137,5 @@ def install(app: web.Application) -> None:
     app.add_routes(verify.routes)
     app.add_routes(account_routes.routes)
     app.add_routes(temporary_link_routes.routes)
+    app.add_routes(group_link_routes.routes)
+    app.add_routes(subscription_routes.routes)

@@ -15,11 +15,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.auth.data import deletion_codes, login_codes, signin_codes, users, verifications
-from shared.data import deliveries, delivery_preferences, inbox, keys, messages, outbox, push_ways, tokens
+from shared.data import (
+    deliveries,
+    delivery_preferences,
+    group_links,
+    inbox,
+    keys,
+    messages,
+    outbox,
+    push_ways,
+    subscriptions,
+    tokens,
+)
 from shared.ids import now_ms
 from shared.logs import get_logger
 from shared.periodic import Periodic
-from shared.store import Collection, Document, Filter, IndexSpec, Store
+from shared.store import Collection, Document, Filter, IndexSpec, Store, scan
 
 log = get_logger("igot.auth.purge")
 
@@ -68,6 +79,15 @@ async def purge_account(store: Store, user: Document) -> int:
     )
     removed += await store.collection(push_ways.COLLECTION).delete_many({"_id": user_id})
     removed += await delivery_preferences.delete_for_user(store, user_id)
+    # The account's group links lose their subscribers and topics before the links themselves go; its
+    # own subscriptions to other links go too.
+    links = store.collection(keys.COLLECTION)
+    async for page in scan(links, {"userId": user_id, "kind": "group"}, projection=("linkId",)):
+        for link in page:
+            if link.get("linkId"):
+                removed += await subscriptions.delete_for_link(store, link["linkId"])
+                removed += await group_links.delete_topics_of_link(store, link["linkId"])
+    removed += await delete_in_batches(store.collection(subscriptions.COLLECTION), of_user)
     for collection in (keys.COLLECTION, verifications.COLLECTION, verifications.SENDS):
         removed += await delete_in_batches(store.collection(collection), of_user)
     removed += await tokens.delete_for_user(store, user_id)

@@ -23,7 +23,17 @@ from services.auth.account_lifecycle import (
 )
 from services.auth.data import deletion_codes, login_codes, signin_codes, users, verifications
 from shared.bus import Bus
-from shared.data import deliveries, inbox, keys, messages, outbox, push_ways, tokens
+from shared.data import (
+    deliveries,
+    group_links,
+    inbox,
+    keys,
+    messages,
+    outbox,
+    push_ways,
+    subscriptions,
+    tokens,
+)
 from shared.envelope import ApiError, Ret
 from shared.ids import new_id, now_ms
 from shared.messages.account import AccountMailRequestedV1
@@ -231,6 +241,13 @@ async def seed_account(store: Store, email: str, *, messages_count: int) -> dict
     await store.collection(signin_codes.COLLECTION).insert_one(
         {"_id": new_id(), "email": email, "createdAt": now}
     )
+    # A group link with a topic and a subscriber (the account itself), and a subscription of its own.
+    link_id = "link-" + user.id
+    await group_links.insert(
+        store, key=new_id(), user_id=user.id, name="news", link_id=link_id, open=True, created_at=now
+    )
+    await group_links.ensure_topic(store, link_id, "weather", now=now)
+    await subscriptions.subscribe(store, link_id, user.id, strong=True, topics=[], now=now)
     return {"id": user.id, "email": email}
 
 
@@ -257,6 +274,10 @@ async def traces(store: Store, user_id: str, email: str) -> dict[str, int]:
     counted["push_ways"] = await store.collection(push_ways.COLLECTION).count({"_id": user_id})
     counted["signin_codes"] = await store.collection(signin_codes.COLLECTION).count({"email": email})
     counted["users"] = await store.collection(users.COLLECTION).count({"_id": user_id})
+    counted["subscriptions"] = await store.collection(subscriptions.COLLECTION).count(of_user)
+    link = {"linkId": "link-" + user_id}
+    counted["link subscribers"] = await store.collection(subscriptions.COLLECTION).count(link)
+    counted["link topics"] = await store.collection(group_links.TOPICS).count(link)
     return counted
 
 

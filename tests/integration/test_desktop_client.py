@@ -127,10 +127,17 @@ async def test_the_desktop_client_works_unchanged(deployment: Deployment) -> Non
     exchange = await client.call("POST", "/open/jpoint/exchange", {"plan": "month"})
     assert exchange["ret"] == 208 and exchange["errMsg"]
 
-    # Pages whose server side is not part of this server yet still answer in the client's terms.
-    for target in ("/open/relate/?index=1&size=20", "/open/link/group/market?index=1&size=20"):
-        missing = await client.call("GET", target)
-        assert missing["ret"] == 203, missing
+    # Its subscription pages: the creator's links (with the subscribe QR as an absolute image address)
+    # and the market.
+    created = await client.call("POST", "/open/link/group", {"name": "Desk news", "open": True})
+    assert created["ret"] == 0
+    mine = (await client.call("GET", "/open/link/group?index=1&size=20"))["data"]["links"]
+    assert [link["name"] for link in mine] == ["Desk news"]
+    assert mine[0]["subscribe"].startswith("http") and mine[0]["subscribe"].endswith("/qr.png")
+    market = (await client.call("GET", "/open/link/group/market?index=1&size=20"))["data"]["links"]
+    assert [link["name"] for link in market] == ["Desk news"] and "key" not in market[0]
+    missing = await client.call("GET", "/open/relate/?index=1&size=20")
+    assert missing["ret"] == 203, missing
 
     # The main process's own version check: a plain GET without any token parameter.
     url = f"{client.base_for('/client/version/')}/client/version/?st=1"
