@@ -14,6 +14,7 @@ from services.auth.data import (
 )
 from shared.data import (
     deliveries,
+    fanout_jobs,
     group_links,
     idempotency,
     inbox,
@@ -48,6 +49,7 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *push_ways.INDEXES,
     *wechat_tokens.INDEXES,
     *rate_slots.INDEXES,
+    *fanout_jobs.INDEXES,
     *group_links.INDEXES,
     *subscriptions.INDEXES,
 )

@@ -17,6 +17,7 @@ from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
 from services.auth import app as auth_app
 from services.dispatcher import app as dispatcher_app
+from services.fanout import app as fanout_app
 from services.gateway import app as gateway_app
 from shared.bus import Bus, Subscription
 from shared.cors import cors_middleware
@@ -42,6 +43,7 @@ SERVICES: dict[str, Callable[[web.Application], None]] = {
     "auth": auth_app.install,
     "gateway": gateway_app.install,
     "dispatcher": dispatcher_app.install,
+    "fanout": fanout_app.install,
 }
 SERVICE_NAMES = tuple(SERVICES)
 

@@ -9,7 +9,8 @@ request would fail to publish).
   and `verify.<way>.v1` (the verification of a newly bound way);
 * `dispatcher.account-mail` takes the mails auth sends to an account's address (sign-in and deletion
   codes); the processes that run the e-mail channel consume it;
-* `dispatcher.escalation` takes the delayed read-escalation checks; the router consumes it.
+* `dispatcher.escalation` takes the delayed read-escalation checks; the router consumes it;
+* `fanout.group` takes the pushes to group links and the pages of their expansion; fanout consumes it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shared.messages.delivery import (
     deliver_routing_key,
     verify_routing_key,
 )
+from shared.messages.group import FanoutPageV1, GroupMessageAcceptedV1
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 
 
@@ -57,9 +59,13 @@ DISPATCHER_ACCOUNT_MAIL = QueueSpec("dispatcher.account-mail", (AccountMailReque
 # Read escalation checks, published with the bus's delay once a way delivered; the router consumes them.
 DISPATCHER_ESCALATION = QueueSpec("dispatcher.escalation", (EscalationDueV1,))
 
+# Group links' pushes, expanded a page of subscribers at a time; each page publishes the next.
+FANOUT_GROUP = QueueSpec("fanout.group", (GroupMessageAcceptedV1, FanoutPageV1))
+
 QUEUES: tuple[QueueSpec, ...] = (
     DISPATCHER_ACCEPTED,
     *DISPATCHER_DELIVER.values(),
     DISPATCHER_ACCOUNT_MAIL,
     DISPATCHER_ESCALATION,
+    FANOUT_GROUP,
 )

@@ -107,8 +107,25 @@ def _inbox_message(*, with_delivery: bool) -> Schema:
     required: tuple[str, ...] = ("id", "body", "mode", "read", "app", "createTime")
     if with_delivery:
         properties["delivery"] = ref("Delivery")
+        properties["fanout"] = _fanout()
         required = (*required, "delivery")
     return obj(properties, required=required)
+
+
+def _fanout() -> Schema:
+    count = {"type": "integer", "minimum": 0}
+    schema = obj(
+        {
+            "recipients": {**count, "description": "subscribers whose inbox holds it so far"},
+            "delivered": {**count, "description": "delivered on a push way, or in the inbox only"},
+            "failed": {**count, "description": "every push way failed (it is in the inbox all the same)"},
+            "pending": {**count, "description": "push ways still being tried"},
+            "done": {"type": "boolean", "description": "every subscriber has it in their inbox"},
+        },
+        required=("recipients", "delivered", "failed", "pending", "done"),
+    )
+    schema["description"] = "only for the sender of a push through a group link"
+    return schema
 
 
 def _delivery() -> Schema:

@@ -5,13 +5,18 @@ sent, stored once. A page of entries reads its messages in one query. An entry w
 is left out of the page (logged): showing an empty message would be worse than showing none. In detail,
 the delivery attempts are the inbox's own (the entry was stored) followed by every push way's record.
 A body's `format` (`markdown`, `image`) is shown only when it is not plain text.
+
+A push through a group link lands in its subscribers' inboxes, not in its sender's; the id it returned
+opens it for the sender all the same, with its `fanout` counters: `recipients` (inbox entries written so
+far), of which `delivered` (on a push way, or in the inbox for weak subscribers and those without a
+verified way), `failed` (every way failed) and `pending`, and `done` once every subscriber has an entry.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.data import deliveries, inbox, messages
+from shared.data import deliveries, fanout_jobs, inbox, messages
 from shared.logs import get_logger
 from shared.store import Document, Store
 from shared.timefmt import iso_ms
@@ -44,7 +49,7 @@ async def detail_for_user(store: Store, user_id: str, entry_id: str) -> dict[str
     """The entry with its delivery attempts; None when the user has no such entry."""
     entry = await inbox.get_for_user(store, user_id, entry_id)
     if entry is None:
-        return None
+        return await _sent_through_group_link(store, user_id, entry_id)
     message = await messages.get_by_id(store, entry["messageId"])
     if message is None:
         log.warning("inbox entry without its message", entry_id=entry_id, message_id=entry["messageId"])
@@ -56,6 +61,34 @@ async def detail_for_user(store: Store, user_id: str, entry_id: str) -> dict[str
     shown = render(entry, message)
     shown["delivery"] = {"status": entry.get("status", "pending"), "attempts": attempts(entry, records)}
     return shown
+
+
+async def _sent_through_group_link(store: Store, user_id: str, message_id: str) -> dict[str, Any] | None:
+    """The sender's view of a message they pushed through one of their group links, else None."""
+    message = await messages.get_by_id(store, message_id)
+    if message is None or message.get("senderId") != user_id or message.get("keyKind") != "group":
+        return None
+    own = {"_id": message_id, "messageId": message_id, "createdAt": message["createdAt"], "read": True}
+    shown = render(own, message)
+    counters = await fanout_counters(store, message_id)
+    status = "delivered" if counters["done"] and not counters["pending"] else "pending"
+    shown["delivery"] = {"status": status, "attempts": []}
+    shown["fanout"] = counters
+    return shown
+
+
+async def fanout_counters(store: Store, message_id: str) -> dict[str, Any]:
+    recipients = await inbox.count_for_message(store, message_id)
+    delivered = await inbox.count_for_message(store, message_id, status="delivered")
+    failed = await inbox.count_for_message(store, message_id, status="failed")
+    progress = await fanout_jobs.progress_of(store, message_id)
+    return {
+        "recipients": recipients,
+        "delivered": delivered,
+        "failed": failed,
+        "pending": max(0, recipients - delivered - failed),
+        "done": progress is not None and progress.done,
+    }
 
 
 async def delete_for_user(store: Store, user_id: str, entry_id: str) -> bool:

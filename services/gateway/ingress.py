@@ -18,6 +18,12 @@ idempotency key first claims its record (`shared.data.idempotency`), which maps 
 * once the record has expired the key is free again and makes a new message.
 
 Expired records are swept periodically (the store has no TTL indexes).
+
+A push to a group link is accepted the same way, durable first: the message once (its `source` the
+link's name, its `linkId` the link's public id, never the key), and an outbox entry carrying a
+`GroupMessageAcceptedV1` for the fanout service, which writes the subscribers' inbox entries. Its
+`topic` is created on first use. A closed link refuses pushes (204, HTTP 403), a deleted one is gone
+(204, HTTP 410).
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from services.gateway.outbox import OutboxRelay
 from services.gateway.push_limits import PushLimits
 from shared.bus import Bus, BusUnavailableError, PublishError
 from shared.bus.port import MESSAGE_HEADER, TRACE_HEADER
-from shared.data import idempotency, messages, outbox
+from shared.data import group_links, idempotency, messages, outbox
 from shared.data.keys import PushKey
+from shared.data.outbox import AcceptedEvent
 from shared.envelope import ApiError, Ret, not_found
 from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
+from shared.messages.group import GroupMessageAcceptedV1
 from shared.messages.push import MessageAcceptedV2
 from shared.models import PushRequest
 from shared.periodic import Periodic
@@ -94,13 +102,15 @@ class Ingress:
         repeat = False
         if fields.idempotency_key is not None:
             message_id, repeat = await self._claim(key.value, fields.idempotency_key, fields, message_id, now)
-        temporary = key.kind == "temporary"
+        linked = key.kind in ("temporary", group_links.GROUP)
+        if key.kind == group_links.GROUP and fields.topic and key.link_id:
+            await group_links.ensure_topic(self._store, key.link_id, fields.topic, now=now)
         message = messages.new_message(
             message_id=message_id,
             sender_id=key.user_id,
-            key_kind="temporary" if temporary else "fixed",
-            source=key.name if temporary else None,
-            link_id=key.link_id if temporary else None,
+            key_kind=key.kind if linked else "fixed",
+            source=key.name if linked else None,
+            link_id=key.link_id if linked else None,
             topic=fields.topic,
             body=fields.body,
             extra=fields.extra,
@@ -126,7 +136,7 @@ class Ingress:
             except DuplicateKeyError:
                 log.info("idempotent repeat, first send still in flight", message_id=message_id)
                 return message_id
-        log.info("push accepted", message_id=message_id, key_kind=event.key_kind, repeat=repeat)
+        log.info("push accepted", message_id=message_id, key_kind=message["keyKind"], repeat=repeat)
         await self._publish_soon(event, trace_id)
         return message_id
 
@@ -152,7 +162,7 @@ class Ingress:
     async def sweep_expired(self) -> int:
         return await idempotency.delete_expired(self._store, now_ms())
 
-    async def _publish_soon(self, event: MessageAcceptedV2, trace_id: str) -> None:
+    async def _publish_soon(self, event: AcceptedEvent, trace_id: str) -> None:
         """Publish without making the sender wait for the bus: the message is safe in the outbox already.
 
         Past `max_publishing` publishes under way, the sender waits for its own (backpressure on a slow bus).
@@ -182,16 +192,13 @@ class Ingress:
             raise not_found("unknown push key") if key is None else _gone("push key was deleted")
         if key.status == "paused":
             raise ApiError(Ret.KEY_INACTIVE, "push key is paused", http_status=403)
+        if key.status == group_links.CLOSED:
+            raise ApiError(Ret.KEY_INACTIVE, "group link is closed", http_status=403)
         if key.expires_at is not None and key.expires_at <= now_ms():
             raise _gone("push key has expired")
-        if key.kind == "group":
-            # Group links are expanded by the fan-out service, which this release does not run yet.
-            raise ApiError(
-                Ret.WRONG_STATE, "group links are not supported by this server yet", http_status=400
-            )
         return key
 
-    async def _publish(self, event: MessageAcceptedV2, trace_id: str) -> None:
+    async def _publish(self, event: AcceptedEvent, trace_id: str) -> None:
         headers = {TRACE_HEADER: trace_id, MESSAGE_HEADER: event.message_id}
         try:
             await asyncio.wait_for(self._bus.publish(event, headers=headers), self._publish_timeout)
@@ -201,7 +208,16 @@ class Ingress:
         self._relay.confirmed(event.message_id)
 
 
-def _accepted_event(message: Document, *, recipient: str) -> MessageAcceptedV2:
+def _accepted_event(message: Document, *, recipient: str) -> AcceptedEvent:
+    if message["keyKind"] == group_links.GROUP:
+        return GroupMessageAcceptedV1(
+            message_id=message["_id"],
+            sender_id=message["senderId"],
+            link_id=message["linkId"],
+            topic=message.get("topic"),
+            urgent=message.get("level") == "critical",
+            created_at=message["createdAt"],
+        )
     return MessageAcceptedV2(
         message_id=message["_id"],
         user_id=recipient,

@@ -30,7 +30,7 @@ from shared.data import messages, outbox
 from shared.data.outbox import AcceptedEvent
 from shared.ids import now_ms
 from shared.logs import get_logger
-from shared.messages.push import MessageAcceptedV2
+from shared.messages.push import MessageAcceptedV1
 from shared.metrics import Metrics
 from shared.periodic import Periodic
 from shared.store import Store
@@ -124,10 +124,9 @@ class OutboxRelay:
         return True
 
     async def _message_stored(self, event: AcceptedEvent, now: int) -> bool:
-        """Version 2 events name a stored message; one whose message never arrived is dropped in time."""
-        if not isinstance(event, MessageAcceptedV2) or await messages.get_by_id(
-            self._store, event.message_id
-        ):
+        """Version 2 and group events name a stored message; one whose message never arrived is dropped
+        in time."""
+        if isinstance(event, MessageAcceptedV1) or await messages.get_by_id(self._store, event.message_id):
             return True
         if now - event.created_at > ORPHAN_SECONDS * 1000:
             log.warning("outbox entry without its message dropped", message_id=event.message_id)

@@ -21,6 +21,8 @@ COLLECTION = "inbox"
 INDEXES = (
     IndexSpec(COLLECTION, (("userId", 1), ("createdAt", -1))),
     IndexSpec(COLLECTION, (("userId", 1), ("read", 1))),
+    # A group link's message: how many entries it has, and in which state (the creator's counters).
+    IndexSpec(COLLECTION, (("messageId", 1), ("status", 1))),
 )
 
 
@@ -51,6 +53,22 @@ async def insert_if_absent(store: Store, entry: Document) -> bool:
     except DuplicateKeyError:
         return False
     return True
+
+
+async def insert_many(store: Store, entries: list[Document]) -> list[str]:
+    """Write the entries not stored yet (a redone page of a fanout writes only what is missing); returns
+    the ids written."""
+    if not entries:
+        return []
+    return await store.collection(COLLECTION).insert_many(entries)
+
+
+async def count_for_message(store: Store, message_id: str, *, status: str | None = None) -> int:
+    """How many recipients' entries point at the message (with `status`: in that state)."""
+    wanted: dict[str, object] = {"messageId": message_id}
+    if status is not None:
+        wanted["status"] = status
+    return await store.collection(COLLECTION).count(wanted)
 
 
 async def get_by_id(store: Store, entry_id: str) -> Document | None:

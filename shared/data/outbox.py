@@ -15,6 +15,7 @@ atomic where a read-then-write is not). Old claims are swept.
 from __future__ import annotations
 
 from shared.batching import IdBatcher
+from shared.messages.group import GroupMessageAcceptedV1
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 from shared.store import DuplicateKeyError, IndexSpec, Store
 
@@ -22,7 +23,8 @@ COLLECTION = "outbox"
 CLAIMS = "outbox_claims"
 INDEXES = (IndexSpec(COLLECTION, (("createdAt", 1),)), IndexSpec(CLAIMS, (("createdAt", 1),)))
 
-AcceptedEvent = MessageAcceptedV1 | MessageAcceptedV2
+# A direct push's event, or a group link's (`GroupMessageAcceptedV1`, for fanout).
+AcceptedEvent = MessageAcceptedV1 | MessageAcceptedV2 | GroupMessageAcceptedV1
 
 
 async def insert(store: Store, event: AcceptedEvent) -> None:
@@ -80,6 +82,8 @@ async def delete_claims_before(store: Store, cutoff_ms: int) -> int:
 
 
 def _event(doc: dict[str, object]) -> AcceptedEvent:
+    if doc.get("type") == GroupMessageAcceptedV1.TYPE:
+        return GroupMessageAcceptedV1.model_validate(doc)
     # Entries written by the previous release carry version 1 and are relayed as they are: consumers
     # accept both versions during a rollout.
     if doc.get("version") == MessageAcceptedV1.VERSION:

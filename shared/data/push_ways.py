@@ -41,6 +41,14 @@ async def get_for_user(store: Store, user_id: str) -> Document | None:
     return await store.collection(COLLECTION).find_one({"_id": user_id})
 
 
+async def get_many_for_users(store: Store, user_ids: list[str]) -> dict[str, Document]:
+    """The push ways of these users (one query for a page of a group link's subscribers), by user id."""
+    if not user_ids:
+        return {}
+    docs = await store.collection(COLLECTION).find({"_id": {"$in": sorted(set(user_ids))}})
+    return {doc["_id"]: doc for doc in docs}
+
+
 def target_of(doc: Document | None, way: str, *, min_status: int = VERIFIED) -> WayTarget | None:
     """The way's target when it is verified (with `min_status=BOUND`: bound at least), else None."""
     if doc is None:

@@ -138,6 +138,21 @@ async def stream_for_link(
         yield [_subscription(doc) for doc in page]
 
 
+async def page_for_link(
+    store: Store, link_id: str, *, topic: str | None, after: str, limit: int
+) -> list[Subscription]:
+    """One page of `stream_for_link`: the subscribers who want `topic` whose `_id` sorts after `after`
+    ("": from the first), in `_id` order; fanout resumes a job from the last `_id` it finished."""
+    wanted: dict[str, object] = {"linkId": link_id, "allTopics": True}
+    if topic is not None:
+        chose = {"linkId": link_id, "topics": {"$elemMatch": {"$eq": topic}}}
+        wanted = {"$or": [wanted, chose]}
+    docs = await store.collection(COLLECTION).find(
+        {"$and": [wanted, {"_id": {"$gt": after}}]}, sort=[("_id", 1)], limit=limit
+    )
+    return [_subscription(doc) for doc in docs]
+
+
 async def with_topic(
     store: Store, link_id: str, topic: str, *, batch_size: int = 500
 ) -> AsyncIterator[list[Subscription]]:

@@ -72,10 +72,15 @@ class MessageAcceptedV2(BusMessage):
     strong: bool = True
     urgent: bool = False  # pushed with `level=critical`: delivered through the recipient's quiet hours
     created_at: int  # epoch milliseconds, when the gateway accepted it
+    # The recipient's inbox entry when it is not the message id (a group link's subscriber); left out
+    # while unset, as version 2 was first written.
+    entry_id: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_unset_urgent(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
         written: dict[str, Any] = write(self)
         if written.get("urgent") is False:
             del written["urgent"]  # as version 2 was first written, read alike by older routers
+        if written.get("entry_id") is None:
+            written.pop("entry_id", None)
         return written

@@ -509,7 +509,7 @@ def test_autoscaler_scales_a_deployment_on_cpu(manifest: Manifest) -> None:
 
 def test_gateway_and_dispatcher_autoscale() -> None:
     scaled = {m.doc["spec"]["scaleTargetRef"]["name"] for m in _of_kind("HorizontalPodAutoscaler")}
-    for role in ("gateway", "dispatcher", *CHANNEL_ROLES):
+    for role in ("gateway", "dispatcher", "fanout", *CHANNEL_ROLES):
         assert _deployment_serving(role).name in scaled, role
 
 

@@ -47,7 +47,8 @@ async def start_standalone(workdir: Path, **settings: str) -> Deployment:
 async def start_distributed(
     workdir: Path, amqp_url: str, mongo_url: str, namespace: str, **settings: str
 ) -> Deployment:
-    """`igot serve auth|dispatcher|gateway` on RabbitMQ and MongoDB; `settings` on top of the suite's."""
+    """`igot serve auth|dispatcher|fanout|gateway` on RabbitMQ and MongoDB; `settings` on top of the
+    suite's. The gateway is started last (tests that stop it take the last process)."""
     env = base_env(
         workdir,
         **{
@@ -59,13 +60,13 @@ async def start_distributed(
     )
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
     deployment.cli("migrate")
-    for service in ("auth", "dispatcher", "gateway"):
+    for service in ("auth", "dispatcher", "fanout", "gateway"):
         process = start(service, ["serve", service], env, workdir, free_port())
         deployment.processes.append(process)
     for process in deployment.processes:
         await wait_ready(process)
     deployment.auth_url = deployment.processes[0].url
-    deployment.gateway_url = deployment.processes[2].url
+    deployment.gateway_url = deployment.processes[-1].url
     return deployment
 
 

@@ -16,7 +16,7 @@ from services.gateway.ingress import Ingress
 from services.gateway.key_cache import key_cache
 from services.gateway.outbox import OutboxRelay
 from services.gateway.push_fields import parse_push
-from shared.data import idempotency, keys, messages, outbox
+from shared.data import group_links, idempotency, keys, messages, outbox
 from shared.envelope import ApiError, Ret
 from shared.ids import new_id, new_push_key, now_ms
 from shared.messages.push import MessageAcceptedV2, MessageBody
@@ -272,10 +272,35 @@ async def test_replicas_racing_on_one_idempotency_key_store_one_message(
             await store.close()
 
 
-async def test_group_links_are_refused_and_store_nothing(rig: Rig, ingress: Ingress) -> None:
-    key = await new_key(rig.store, kind="group")
+async def test_a_group_link_takes_pushes_while_active_for_fanout(rig: Rig, ingress: Ingress) -> None:
+    """Durable first, like any push: the message (naming the link by its public id, never by its key)
+    and an outbox entry for fanout; the topic is created on first use. Closed: refused, nothing stored."""
+    key, link_id = new_push_key(), new_id()
+    await group_links.insert(
+        rig.store, key=key, user_id=OWNER, name="alerts", link_id=link_id, open=False, created_at=now_ms()
+    )
+    message_id = await ingress.accept(key, parse_push({"content": "to all", "topic": "ops"}), trace_id="t")
+    stored = await messages.get_by_id(rig.store, message_id)
+    assert stored is not None and key not in str(stored)
+    assert (stored["keyKind"], stored["linkId"], stored["source"], stored["topic"]) == (
+        "group",
+        link_id,
+        "alerts",
+        "ops",
+    )
+    assert await group_links.get_topic(rig.store, link_id, "ops") is not None
+    [entry] = await rig.store.collection(outbox.COLLECTION).find({})
+    assert entry["event"]["type"] == "group.accepted" and entry["event"]["link_id"] == link_id
+    await ingress.drain()
+
+    closed, closed_id = new_push_key(), new_id()
+    await group_links.insert(
+        rig.store, key=closed, user_id=OWNER, name="x", link_id=closed_id, open=False, created_at=now_ms()
+    )
+    assert await group_links.change_status(
+        rig.store, OWNER, closed, before=("active",), after="closed", now=now_ms()
+    )
     with pytest.raises(ApiError) as refused:
-        await ingress.accept(key, parse_push({"content": "to everyone"}), trace_id="trace-1")
-    assert refused.value.ret == Ret.WRONG_STATE
-    assert await count(rig.store, messages.COLLECTION) == 0
-    assert await count(rig.store, outbox.COLLECTION) == 0
+        await ingress.accept(closed, parse_push({"content": "to everyone"}), trace_id="trace-1")
+    assert (refused.value.ret, refused.value.http_status) == (Ret.KEY_INACTIVE, 403)
+    assert await count(rig.store, messages.COLLECTION) == 1

@@ -1,8 +1,12 @@
 """`message.accepted` → the recipient's inbox entry, then delivery on their first verified push way.
 
 The entry's id is the message id (a direct push has one recipient), so a redelivered event finds its
-entry instead of writing a second one. Without a push way to try (a weak message, or no verified way)
-the entry is written `delivered`: one store write per message. Otherwise it is written `pending` and the
+entry instead of writing a second one. A group link's push reaches the router once per strong subscriber
+with push ways, from fanout, which has written that subscriber's entry (`entry_id`, `pending`) already:
+the router only requests its first way, as for a redelivered event.
+
+Without a push way to try (a weak message, or no verified way) the entry is written `delivered`: one
+store write per message. Otherwise it is written `pending` and the
 first way's delivery is requested; the per-way consumers go on from there (`consumers.deliver`).
 
 Version 1 carried the message itself; during the rollout of version 2 its message is stored here when
@@ -70,6 +74,8 @@ class AcceptedHandler:
             strong, urgent = event.strong, event.urgent
         ways = await self._ways(event.user_id) if strong else []
         entry_id = event.message_id
+        if isinstance(event, MessageAcceptedV2) and event.entry_id is not None:
+            entry_id = event.entry_id
         entry = inbox.new_entry(
             entry_id=entry_id,
             user_id=event.user_id,
@@ -87,7 +93,14 @@ class AcceptedHandler:
             # Redelivered. A pending entry whose first way was never requested (a crash came between the
             # entry and the request) is requested now; once its record exists, the bus carries the rest.
             existing = await inbox.get_by_id(self._store, entry_id)
-            if existing is None or existing.get("status") != "pending" or not ways:
+            if existing is None or existing.get("status") != "pending":
+                return
+            if not ways:
+                if entry_id != event.message_id:
+                    # Fanout saw a way the recipient has unbound since: the inbox is the delivery.
+                    await inbox.set_summary(
+                        self._store, entry_id, mode="inbox", status="delivered", only_from=("pending",)
+                    )
                 return
             if await deliveries.get_by_id(self._store, deliveries.record_id(entry_id, ways[0].way)):
                 return

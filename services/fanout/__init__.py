@@ -1,0 +1,1 @@
+"""The fanout service: expands a group link's pushes to its subscribers."""
