@@ -13,7 +13,7 @@ from html import escape
 from aiohttp import web
 
 from services.auth.group_links import GroupLinks, subscribe_page_url
-from services.auth.routes.verify import PAGE_POLICY
+from services.auth.routes.verify import PAGE_POLICY, html_page
 from shared.envelope import ApiError
 from shared.http_json import body_fields, json_envelope
 from shared.paging import MAX_PAGE_INDEX, MAX_PAGE_SIZE, page_number
@@ -24,10 +24,7 @@ routes = web.RouteTableDef()
 GROUP_LINKS = web.AppKey("auth.group_links", GroupLinks)
 
 SUBSCRIBE_PAGE_POLICY = f"{PAGE_POLICY}; img-src 'self'"
-_STYLE = (
-    "body{font:16px/1.5 system-ui,sans-serif;max-width:32em;margin:4em auto;padding:0 1em;color:#222}"
-    "img{display:block;margin:1em auto;width:240px;height:240px}code{word-break:break-all}"
-)
+_STYLE = "img{display:block;margin:1em auto;width:240px;height:240px}code{word-break:break-all}"
 
 
 async def _user(request: web.Request) -> str:
@@ -121,23 +118,7 @@ async def delete_link(request: web.Request) -> web.Response:
 
 
 def _html(status: int, title: str, body: str) -> web.Response:
-    text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>iGot: {escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
-    )
-    return web.Response(
-        text=text,
-        status=status,
-        content_type="text/html",
-        headers={
-            "Content-Security-Policy": SUBSCRIBE_PAGE_POLICY,
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return html_page(status, title, body, policy=SUBSCRIBE_PAGE_POLICY, style=_STYLE)
 
 
 @routes.get("/s/{id}", allow_head=False)

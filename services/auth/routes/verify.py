@@ -45,18 +45,25 @@ _OUTCOMES: dict[LinkOutcome, tuple[int, str, str]] = {
 
 
 def page(status: int, title: str, text: str, *, form: str = "") -> web.Response:
-    body = (
+    return html_page(status, title, f"<p>{escape(text)}</p>{form}")
+
+
+def html_page(
+    status: int, title: str, body: str, *, policy: str = PAGE_POLICY, style: str = ""
+) -> web.Response:
+    """A small page of iGot's: `body` is HTML the caller escaped; `style` is added to the page's CSS."""
+    text = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>iGot: {escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p>{form}</body></html>"
+        f"<title>iGot: {escape(title)}</title><style>{_STYLE}{style}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
     return web.Response(
-        text=body,
+        text=text,
         status=status,
         content_type="text/html",
         headers={
-            "Content-Security-Policy": PAGE_POLICY,
+            "Content-Security-Policy": policy,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
