@@ -43,10 +43,12 @@ test: infra lint
 	$(PY) -m pytest
 
 ## Push ingress in both modes against a bare aiohttp baseline; then pushes delivered to a (fake) Bark
-## server end to end against a raw RabbitMQ publish+consume loop
+## server end to end against a raw RabbitMQ publish+consume loop; then one push to a group link with
+## 100,000 (weak) subscribers expanded by fanout, against the store's bulk insert rate
 bench: infra
 	$(PY) -m bench.run
 	$(PY) -m bench.delivery
+	$(PY) -m bench.fanout
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
