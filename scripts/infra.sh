@@ -82,6 +82,20 @@ as_root() {
 
 # ---------------------------------------------------------------- RabbitMQ
 
+# Debian's rabbitmq-server wrapper starts the broker through `su`, whose session allows 1,024 open files.
+# Every quorum queue holds files, and a test run declares hundreds of queues: at the limit the broker
+# accepts TCP connections but never answers the AMQP handshake (it waits for a file handle). So start
+# the broker as its user directly, with the open-files limit raised to the hard limit.
+rabbit_start() {
+	local server=/usr/lib/rabbitmq/bin/rabbitmq-server
+	if [ -x "$server" ] && id rabbitmq >/dev/null 2>&1 && command -v su >/dev/null 2>&1; then
+		as_root su rabbitmq -s /bin/sh -c \
+			"ulimit -n 65536 2>/dev/null || ulimit -n \"\$(ulimit -Hn)\"; cd /var/lib/rabbitmq && exec $server -detached"
+	else
+		as_root rabbitmq-server -detached
+	fi
+}
+
 rabbit_hint=(
 	"To use an existing RabbitMQ instead, run with IGOT_INFRA_SKIP_RABBITMQ=1"
 	"and point the tests at it with IGOT_AMQP_URL=amqp://user:pass@host:5672/."
@@ -153,7 +167,7 @@ rabbit_up() {
 
 	if ! rabbit_ping; then
 		say "RabbitMQ: starting (rabbitmq-server -detached)..."
-		as_root rabbitmq-server -detached >>"$LOG_DIR/rabbitmq-start.log" 2>&1 9>&- </dev/null ||
+		rabbit_start >>"$LOG_DIR/rabbitmq-start.log" 2>&1 9>&- </dev/null ||
 			warn "rabbitmq-server -detached exited non-zero (see $LOG_DIR/rabbitmq-start.log)"
 	fi
 
