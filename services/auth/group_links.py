@@ -24,6 +24,7 @@ from typing import Any
 
 from services.auth.data import users
 from services.auth.key_events import announce_keys_changed
+from services.auth.link_keys import insert_within_cap
 from services.auth.signin import mask_email
 from services.auth.temporary_links import qr_png, valid_name
 from shared.bus import Bus
@@ -31,7 +32,7 @@ from shared.data import group_links, subscriptions
 from shared.data.group_links import ACTIVE, CLOSED, DELETED, GroupLink
 from shared.data.subscriptions import Subscription
 from shared.envelope import ApiError, Ret, invalid, not_found
-from shared.ids import is_hex24, new_id, new_push_key, now_ms
+from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
 from shared.store import DuplicateKeyError, Store
 from shared.timefmt import iso_ms
@@ -99,28 +100,23 @@ class GroupLinks:
         """The new link's push key and public id."""
         chosen = valid_name(name)
         listed = flag(open_, "open", default=False)
-        if await group_links.count_live_of_user(self._store, user_id) >= self._policy.per_user:
-            raise self._over_limit()
         link_id = new_id()
         now = now_ms()
-        while True:
-            key = new_push_key()
-            try:
-                await group_links.insert(
-                    self._store,
-                    key=key,
-                    user_id=user_id,
-                    name=chosen,
-                    link_id=link_id,
-                    open=listed,
-                    created_at=now,
-                )
-            except DuplicateKeyError:
-                continue  # 96 random bits met an existing key: draw again
-            break
-        if await group_links.count_live_of_user(self._store, user_id) > self._policy.per_user:
-            await group_links.withdraw(self._store, user_id, key)
-            raise self._over_limit()
+        key = await insert_within_cap(
+            insert=lambda key: group_links.insert(
+                self._store,
+                key=key,
+                user_id=user_id,
+                name=chosen,
+                link_id=link_id,
+                open=listed,
+                created_at=now,
+            ),
+            count_live=lambda: group_links.count_live_of_user(self._store, user_id),
+            withdraw=lambda key: group_links.withdraw(self._store, user_id, key),
+            cap=self._policy.per_user,
+            over_limit=self._over_limit,
+        )
         log.info("group link created", link_id=link_id, open=listed)
         return key, link_id
 

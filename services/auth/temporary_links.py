@@ -27,13 +27,14 @@ from typing import Any
 import segno
 
 from services.auth.key_events import announce_keys_changed
+from services.auth.link_keys import insert_within_cap
 from shared.bus import Bus
 from shared.data import keys, messages
 from shared.data.keys import ACTIVE, DELETED, PAUSED, TemporaryLink
 from shared.envelope import ApiError, Ret, invalid, not_found
-from shared.ids import is_hex24, new_id, new_push_key, now_ms
+from shared.ids import is_hex24, new_id, now_ms
 from shared.logs import get_logger
-from shared.store import DuplicateKeyError, Store
+from shared.store import Store
 from shared.timefmt import iso_ms
 
 MAX_NAME_LENGTH = 32
@@ -92,28 +93,23 @@ class TemporaryLinks:
     async def create(self, user_id: str, name: object) -> NewLink:
         chosen = valid_name(name)
         now = now_ms()
-        if await keys.count_live_temporary(self._store, user_id, now=now) >= self._policy.per_user:
-            raise self._over_limit()
         expires_at = now + self._policy.ttl_days * DAY_MS
         link_id = new_id()
-        while True:
-            key = new_push_key()
-            try:
-                await keys.insert_temporary(
-                    self._store,
-                    value=key,
-                    user_id=user_id,
-                    name=chosen,
-                    link_id=link_id,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-            except DuplicateKeyError:
-                continue  # 96 random bits met an existing key: draw again
-            break
-        if await keys.count_live_temporary(self._store, user_id, now=now) > self._policy.per_user:
-            await keys.withdraw_temporary(self._store, user_id, key)
-            raise self._over_limit()
+        key = await insert_within_cap(
+            insert=lambda key: keys.insert_temporary(
+                self._store,
+                value=key,
+                user_id=user_id,
+                name=chosen,
+                link_id=link_id,
+                created_at=now,
+                expires_at=expires_at,
+            ),
+            count_live=lambda: keys.count_live_temporary(self._store, user_id, now=now),
+            withdraw=lambda key: keys.withdraw_temporary(self._store, user_id, key),
+            cap=self._policy.per_user,
+            over_limit=self._over_limit,
+        )
         log.info("temporary link created", link_id=link_id)
         return NewLink(key=key, expires_at=expires_at)
 
