@@ -44,11 +44,13 @@ test: infra lint
 
 ## Push ingress in both modes against a bare aiohttp baseline; then pushes delivered to a (fake) Bark
 ## server end to end against a raw RabbitMQ publish+consume loop; then one push to a group link with
-## 100,000 (weak) subscribers expanded by fanout, against the store's bulk insert rate
+## 100,000 (weak) subscribers expanded by fanout, against the store's bulk insert rate; then the moderation
+## lexicon (20,000 words) scanning 30 MB of mixed Chinese and English text, normalisation included
 bench: infra
 	$(PY) -m bench.run
 	$(PY) -m bench.delivery
 	$(PY) -m bench.fanout
+	$(PY) -m bench.moderation
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

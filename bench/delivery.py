@@ -21,10 +21,10 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from bench.run import (
     parse_options,
     ratio_text,
     run_load_process,
+    run_mode,
     write_report,
 )
 from shared.data import push_ways
@@ -218,23 +219,6 @@ async def broker_loop(amqp_url: str, *, in_flight: int, duration: float) -> dict
         await connection.close()
 
 
-def _run(mode: str, options: Options) -> dict[str, Any]:
-    note(f"delivery {mode}: starting")
-    if mode == "distributed" and (problem := infrastructure_problem(options)):
-        return {"status": "failed", "error": problem}
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"igot-bench-delivery-{mode}-") as workdir:
-        try:
-            figures = asyncio.run(_measure_mode(mode, options, Path(workdir)))
-        except ModeFailed as failure:
-            note(f"delivery {mode}: FAILED: {failure.reason}")
-            if failure.logs:
-                sys.stderr.write(f"{failure.logs}\n")
-            return {"status": "failed", "error": failure.reason}
-    note(f"delivery {mode}: done in {time.monotonic() - started:.1f}s")
-    return figures
-
-
 def table(results: dict[str, dict[str, Any]]) -> str:
     broker = results.get("broker", {})
     base = broker.get("delivered_per_second") if broker.get("status") == "ok" else None
@@ -283,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
             broker_loop(options.amqp_url, in_flight=options.concurrency, duration=options.duration)
         )
     for mode in modes:
-        results[mode] = _run(mode, options)
+        results[mode] = run_mode(
+            "delivery",
+            mode,
+            partial(_measure_mode, mode, options),
+            problem=infrastructure_problem(options) if mode == "distributed" else None,
+        )
     report = {
         "machine": machine,
         "parameters": {

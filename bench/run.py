@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -386,6 +386,31 @@ def _run_mode(mode: str, options: Options) -> dict[str, Any]:
 # -- reporting ------------------------------------------------------------------------------------------
 
 
+def run_mode(
+    part: str,
+    mode: str,
+    measure: Callable[[Path], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    """One mode of a bench part (`measure`, in a temporary directory of its own): its figures, or a failed
+    status with the reason (`problem`: a reason known before starting; the logs go to stderr)."""
+    note(f"{part} {mode}: starting")
+    if problem is not None:
+        return {"status": "failed", "error": problem}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"igot-bench-{part}-{mode}-") as workdir:
+        try:
+            figures = asyncio.run(measure(Path(workdir)))
+        except ModeFailed as failure:
+            note(f"{part} {mode}: FAILED: {failure.reason}")
+            if failure.logs:
+                sys.stderr.write(f"{failure.logs}\n")
+            return {"status": "failed", "error": failure.reason}
+    note(f"{part} {mode}: done in {time.monotonic() - started:.1f}s")
+    return figures
+
+
 def note(text: str) -> None:
     sys.stderr.write(f"bench: {text}\n")
     sys.stderr.flush()
@@ -480,7 +505,7 @@ def write_report(report: dict[str, Any], *, prefix: str = "") -> Path:
 # -- command line ---------------------------------------------------------------------------------------
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
+def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)
         if value <= 0:
@@ -500,12 +525,12 @@ def _modes(text: str) -> tuple[str, ...]:
 
 def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=_positive(float), default=10.0, help="measured seconds per mode")
+    parser.add_argument("--duration", type=positive(float), default=10.0, help="measured seconds per mode")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
-    parser.add_argument("--concurrency", type=_positive(int), default=64, help="concurrent clients")
+    parser.add_argument("--concurrency", type=positive(int), default=64, help="concurrent clients")
     parser.add_argument("--modes", type=_modes, default=MODES, help="comma-separated: " + ",".join(MODES))
-    parser.add_argument("--drain-timeout", type=_positive(float), default=120.0)
-    parser.add_argument("--request-timeout", type=_positive(float), default=10.0)
+    parser.add_argument("--drain-timeout", type=positive(float), default=120.0)
+    parser.add_argument("--request-timeout", type=positive(float), default=10.0)
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--mongo-url", default="mongodb://127.0.0.1:27017/")
     args = parser.parse_args(argv)

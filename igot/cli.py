@@ -1,4 +1,4 @@
-"""The `igot` command: run the servers, and administer users, indexes and parked messages."""
+"""The `igot` command: run the servers, and administer users, indexes, parked messages and moderation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from igot import user_admin
+from igot import moderation_admin, user_admin
 from igot.indexes import ALL_INDEXES
 from igot.migrations import migrate_data
 from igot.runtime import SERVICE_NAMES, Mode, create_app, open_bus, open_store, prune_topology, sqlite_path
@@ -192,6 +192,11 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
     return result
 
 
+def _moderation(settings: Settings, args: argparse.Namespace) -> int:
+    code: int = asyncio.run(_with_store(settings, lambda store: moderation_admin.run(settings, store, args)))
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="igot", description="iGot push aggregation platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=("list", "replay"))
     dlq.add_argument("--queue", default="dispatcher.accepted")
     dlq.add_argument("--limit", type=int)
+
+    moderation_admin.add_commands(commands)
     return parser
 
 
@@ -324,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_push(args, settings))
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "moderation":
+            return _moderation(settings, args)
         return _dlq(settings, args)
     except ApiError as error:
         sys.stderr.write(f"igot: {error.reason}\n")

@@ -13,13 +13,16 @@ from services.auth.data import (
     wechat_scenes,
 )
 from shared.data import (
+    complaints,
     deliveries,
     fanout_jobs,
+    fanout_rosters,
     group_links,
     idempotency,
     inbox,
     keys,
     messages,
+    moderation_reviews,
     outbox,
     push_ways,
     rate_slots,
@@ -50,6 +53,9 @@ ALL_INDEXES: tuple[IndexSpec, ...] = (
     *wechat_tokens.INDEXES,
     *rate_slots.INDEXES,
     *fanout_jobs.INDEXES,
+    *fanout_rosters.INDEXES,
     *group_links.INDEXES,
     *subscriptions.INDEXES,
+    *complaints.INDEXES,
+    *moderation_reviews.INDEXES,
 )

@@ -19,6 +19,7 @@ from services.auth import app as auth_app
 from services.dispatcher import app as dispatcher_app
 from services.fanout import app as fanout_app
 from services.gateway import app as gateway_app
+from services.moderation import app as moderation_app
 from shared.bus import Bus, Subscription
 from shared.cors import cors_middleware
 from shared.logs import get_logger
@@ -44,6 +45,7 @@ SERVICES: dict[str, Callable[[web.Application], None]] = {
     "gateway": gateway_app.install,
     "dispatcher": dispatcher_app.install,
     "fanout": fanout_app.install,
+    "moderation": moderation_app.install,
 }
 SERVICE_NAMES = tuple(SERVICES)
 

@@ -53,6 +53,11 @@ def not_found(reason: str = "not found") -> ApiError:
     return ApiError(Ret.NOT_FOUND, reason, http_status=404)
 
 
+def rejected_by_moderation(category: str | None) -> ApiError:
+    """206: moderation rejected the message; the reason names its category."""
+    return ApiError(Ret.REJECTED, f"rejected by moderation: {category or 'unspecified'}", http_status=403)
+
+
 def rate_limited(reason: str, *, retry_after_seconds: int) -> ApiError:
     """205 / HTTP 429 with `Retry-After` (whole seconds, at least 1)."""
     return ApiError(

@@ -49,8 +49,11 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def json_envelope(data: dict[str, Any] | None = None) -> web.Response:
-    return web.json_response(envelope(data), dumps=dumps)
+def json_envelope(
+    data: dict[str, Any] | None = None, *, ret: int = 0, err_msg: str = "success"
+) -> web.Response:
+    """An answer; a `ret` other than 0 with `data` says what was refused and still shows what it was."""
+    return web.json_response(envelope(data, ret=ret, err_msg=err_msg), dumps=dumps)
 
 
 def error_response(request: web.Request, error: ApiError) -> web.Response:

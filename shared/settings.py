@@ -138,6 +138,34 @@ class Settings(BaseSettings):
     # Group links (subscription links): how many links that are not deleted one user may have.
     group_links_per_user: int = Field(default=20, ge=1, le=1000)
 
+    # Moderation of third-party pushes (group links): the lexicon file (one `word<TAB>category` a line;
+    # empty: the shipped list), read again when its modification time or size changes, looked at every
+    # `moderation_lexicon_poll_seconds` (and at once on `igot moderation reload`).
+    moderation_lexicon: str = ""
+    moderation_lexicon_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    # The optional remote check after the lexicon: "" (none) or "wechat" (WeChat's msgSecCheck v2, a
+    # mini-program API). One request to the provider, obtaining its access token included, gets at most
+    # `moderation_remote_timeout_seconds`. When the provider cannot answer, `moderation_remote_down_policy`
+    # decides: "hold" keeps the message queued and checks it again later, "pass" delivers on the lexicon's
+    # verdict alone, "reject" rejects it as unchecked.
+    moderation_remote: Literal["", "wechat"] = ""
+    moderation_remote_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    moderation_remote_down_policy: Literal["hold", "pass", "reject"] = "hold"
+    # The mini program whose msgSecCheck is called: its API (empty: `wechat_api_base`), its appid and
+    # secret (both empty: the official account's `wechat_appid` and `wechat_secret`), and the openid every
+    # check is made for. msgSecCheck v2 wants one of the mini program's users who opened it recently;
+    # pushes come from no such user, so one is configured (the operator's own, say).
+    moderation_wechat_api_base: str = ""
+    moderation_wechat_appid: str = ""
+    moderation_wechat_secret: SecretStr = SecretStr("")
+    moderation_wechat_openid: str = ""
+
+    # Receivers' complaints: when this many different receivers complained about messages from one
+    # group link within the window, the link is closed (0: never closed by complaints).
+    moderation_complaints_to_pause: int = Field(default=5, ge=0, le=1_000_000)
+    moderation_complaint_window_hours: int = Field(default=24, ge=1, le=24 * 365)
+
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -10,7 +10,11 @@ request would fail to publish).
 * `dispatcher.account-mail` takes the mails auth sends to an account's address (sign-in and deletion
   codes); the processes that run the e-mail channel consume it;
 * `dispatcher.escalation` takes the delayed read-escalation checks; the router consumes it;
-* `fanout.group` takes the pushes to group links and the pages of their expansion; fanout consumes it.
+* `moderation.group` takes the pushes to group links as the gateway accepted them (third-party content);
+  moderation consumes it and publishes those that pass as `GroupMessageApprovedV1`. A moderation outage
+  leaves them waiting here, durable: never lost, never delivered unchecked;
+* `fanout.group` takes the approved pushes to group links and the pages of their expansion; fanout
+  consumes it. It does not take `GroupMessageAcceptedV1`: nothing reaches subscribers unchecked.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from shared.messages.delivery import (
     deliver_routing_key,
     verify_routing_key,
 )
-from shared.messages.group import FanoutPageV1, GroupMessageAcceptedV1
+from shared.messages.group import FanoutPageV1, GroupMessageAcceptedV1, GroupMessageApprovedV1
 from shared.messages.push import MessageAcceptedV1, MessageAcceptedV2
 
 
@@ -59,13 +63,17 @@ DISPATCHER_ACCOUNT_MAIL = QueueSpec("dispatcher.account-mail", (AccountMailReque
 # Read escalation checks, published with the bus's delay once a way delivered; the router consumes them.
 DISPATCHER_ESCALATION = QueueSpec("dispatcher.escalation", (EscalationDueV1,))
 
-# Group links' pushes, expanded a page of subscribers at a time; each page publishes the next.
-FANOUT_GROUP = QueueSpec("fanout.group", (GroupMessageAcceptedV1, FanoutPageV1))
+# Group links' pushes as accepted, checked before anyone receives them.
+MODERATION_GROUP = QueueSpec("moderation.group", (GroupMessageAcceptedV1,))
+
+# Group links' approved pushes, expanded a page of subscribers at a time; each page publishes the next.
+FANOUT_GROUP = QueueSpec("fanout.group", (GroupMessageApprovedV1, FanoutPageV1))
 
 QUEUES: tuple[QueueSpec, ...] = (
     DISPATCHER_ACCEPTED,
     *DISPATCHER_DELIVER.values(),
     DISPATCHER_ACCOUNT_MAIL,
     DISPATCHER_ESCALATION,
+    MODERATION_GROUP,
     FANOUT_GROUP,
 )

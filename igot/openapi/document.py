@@ -14,6 +14,7 @@ from typing import Any
 from igot.openapi.account_lifecycle import account_lifecycle_operations
 from igot.openapi.accounts import account_operations
 from igot.openapi.compat import compat_operations
+from igot.openapi.complaints import complaint_operations
 from igot.openapi.delivery_preferences import delivery_preference_operations, delivery_preference_schemas
 from igot.openapi.group_links import group_link_operations, group_link_tag
 from igot.openapi.pieces import JSON, Operation, answer, operation, page_parameters, parameter, retry_after
@@ -171,6 +172,7 @@ def operations() -> list[Operation]:
     listed = [
         *_operations_routes(),
         *_client_operations(),
+        *complaint_operations(),
         *account_operations(),
         *account_lifecycle_operations(),
         *push_way_operations(),

@@ -3,11 +3,11 @@
 Every `interval` seconds it takes the accounts marked `deleting` for longer than `grace` (so that pushes
 accepted just before the deletion have settled) and, for each, removes in this order: the inbox entries
 and delivery records, the messages the account sent (and their outbox entries), push ways, keys,
-verifications, sessions, sign-in, login and deletion codes, and last the user document itself, which
-frees the e-mail address for a new sign-up. Each removal is a query over what is left, in batches of
-`BATCH` documents (one big delete is slow on MongoDB-compatible servers and holds SQLite's writer for
-long), so a run that stops half-way, by a crash or a restart, is simply continued by the next one.
-Several auth processes purging the same account at once only remove the same documents.
+verifications, the complaints it made, sessions, sign-in, login and deletion codes, and last the user
+document itself, which frees the e-mail address for a new sign-up. Each removal is a query over what is
+left, in batches of `BATCH` documents (one big delete is slow on MongoDB-compatible servers and holds
+SQLite's writer for long), so a run that stops half-way, by a crash or a restart, is simply continued by
+the next one. Several auth processes purging the same account at once only remove the same documents.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from services.auth.data import deletion_codes, login_codes, signin_codes, users, verifications
 from shared.data import (
+    complaints,
     deliveries,
     delivery_preferences,
     group_links,
@@ -41,6 +42,8 @@ CODES_KEPT_MS = 24 * 3600 * 1000
 INDEXES = (
     IndexSpec(messages.COLLECTION, (("senderId", 1),)),
     IndexSpec(deliveries.COLLECTION, (("userId", 1),)),
+    IndexSpec(complaints.COLLECTION, (("userId", 1),)),
+    IndexSpec(complaints.COMPLAINERS, (("userId", 1),)),
 )
 
 
@@ -88,7 +91,14 @@ async def purge_account(store: Store, user: Document) -> int:
                 removed += await subscriptions.delete_for_link(store, link["linkId"])
                 removed += await group_links.delete_topics_of_link(store, link["linkId"])
     removed += await delete_in_batches(store.collection(subscriptions.COLLECTION), of_user)
-    for collection in (keys.COLLECTION, verifications.COLLECTION, verifications.SENDS):
+    # The complaints the account made (those about its messages stay with the operator's reviews).
+    for collection in (
+        keys.COLLECTION,
+        verifications.COLLECTION,
+        verifications.SENDS,
+        complaints.COLLECTION,
+        complaints.COMPLAINERS,
+    ):
         removed += await delete_in_batches(store.collection(collection), of_user)
     removed += await tokens.delete_for_user(store, user_id)
     removed += await login_codes.delete_for_user(store, user_id)

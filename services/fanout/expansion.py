@@ -1,7 +1,8 @@
-"""Expanding a group link's push, one page of subscribers per bus message.
+"""Expanding a group link's push, one page of recipients per bus message.
 
-A page reads the next `page_size` subscriptions that want the message's topic (none chosen: all), in
-`_id` order after the last one done, and:
+The first page writes down the job's roster (`shared.data.fanout_rosters`): the link's subscribers who
+want the message's topic (none chosen: all), read in one pass of the store, as numbered pages. Each page
+then reads its roster page and:
 
 1. writes every recipient's inbox entry in one bulk insert, under an id derived from the message and the
    recipient (`inbox.derived_entry_id`), so that a redone page writes only what is missing: a weak
@@ -10,15 +11,16 @@ A page reads the next `page_size` subscriptions that want the message's topic (n
 2. hands each strong recipient with a push way to the dispatcher's router (`MessageAcceptedV2` naming
    the entry), which requests their first way, holding it through their quiet hours; the publishes of a
    page go out together and are confirmed before the page ends;
-3. publishes the next page (`FanoutPageV1`, `after` = the last subscription's `_id`) when this one was
-   full, or records the job done.
+3. publishes the next page (`FanoutPageV1`) while there is one, or records the job done and drops its
+   roster.
 
 The bus holds the job's position: a page's message leaves its queue only once its handler finished, with
 what it published (committed together in standalone mode; confirmed before the ack on RabbitMQ), so a
 fanout killed mid-page redoes that page and no other, and never skips a recipient. Each page records its
 start (`shared.data.fanout_jobs`): the checkpoint of the job, and the unique key that stops a second copy
 of a page (published again by a page redone after a crash) from doing the work twice.
-Only one page of subscriptions is in memory at a time, whatever the audience.
+Only one page of recipients is in memory at a time (a few while the roster is written), whatever the
+audience.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ import asyncio
 
 from shared.bus import Bus, PublishError, TransientError
 from shared.bus.port import MESSAGE_HEADER
-from shared.data import fanout_jobs, inbox, push_ways, subscriptions
-from shared.data.subscriptions import Subscription
+from shared.data import fanout_jobs, fanout_rosters, inbox, push_ways
+from shared.data.fanout_rosters import Recipient
 from shared.ids import new_id, now_ms
 from shared.logs import get_logger
-from shared.messages.group import FanoutPageV1, GroupMessageAcceptedV1
+from shared.messages.group import FanoutPageV1, GroupMessageApprovedV1
 from shared.messages.push import MessageAcceptedV2
 from shared.store import Document, Store
 from shared.topology import DELIVERY_WAYS
@@ -46,28 +48,34 @@ class Expansion:
         self._bus = bus
         self._page_size = page_size
 
-    async def expand(self, job: GroupMessageAcceptedV1 | FanoutPageV1) -> None:
-        page, after, token = (
-            (job.page, job.after, job.token) if isinstance(job, FanoutPageV1) else (0, "", job.message_id)
-        )
+    async def expand(self, job: GroupMessageApprovedV1 | FanoutPageV1) -> None:
+        page, token = (job.page, job.token) if isinstance(job, FanoutPageV1) else (0, job.message_id)
         if not await fanout_jobs.start_page(
-            self._store, job.message_id, page=page, after=after, token=token, now=now_ms()
+            self._store, job.message_id, page=page, token=token, now=now_ms()
         ):
             log.info("page expanded by another copy already", page=page)
             return
-        found = await subscriptions.page_for_link(
-            self._store, job.link_id, topic=job.topic, after=after, limit=self._page_size
+        pages = await fanout_rosters.build(
+            self._store,
+            job.message_id,
+            link_id=job.link_id,
+            topic=job.topic,
+            page_size=self._page_size,
+            now=now_ms(),
         )
+        found = await fanout_rosters.page(self._store, job.message_id, page) if page < pages else []
         handed = await self._deliver(job, found)
-        log.info("fanout page done", page=page, recipients=len(found), handed_to_dispatcher=handed)
-        if len(found) == self._page_size:
-            last = subscriptions.subscription_id(found[-1].link_id, found[-1].user_id)
-            await self._publish(_next_page(job, page=page + 1, after=last))
+        log.info(
+            "fanout page done", page=page, pages=pages, recipients=len(found), handed_to_dispatcher=handed
+        )
+        if page + 1 < pages:
+            await self._publish(_next_page(job, page=page + 1))
         else:
-            await fanout_jobs.finish(self._store, job.message_id, pages=page + 1, now=now_ms())
-            log.info("fanout done", pages=page + 1)
+            await fanout_jobs.finish(self._store, job.message_id, pages=pages, now=now_ms())
+            await fanout_rosters.drop(self._store, job.message_id)
+            log.info("fanout done", pages=pages)
 
-    async def _deliver(self, job: GroupMessageAcceptedV1 | FanoutPageV1, found: list[Subscription]) -> int:
+    async def _deliver(self, job: GroupMessageApprovedV1 | FanoutPageV1, found: list[Recipient]) -> int:
         """Write the page's inbox entries, then hand the strong recipients with a way to the router."""
         strong = [sub.user_id for sub in found if sub.strong]
         ways_of = await push_ways.get_many_for_users(self._store, strong)
@@ -115,7 +123,7 @@ def _has_way(doc: Document | None) -> bool:
     return any(way.way in DELIVERY_WAYS for way in push_ways.verified_in_order(doc))
 
 
-def _next_page(job: GroupMessageAcceptedV1 | FanoutPageV1, *, page: int, after: str) -> FanoutPageV1:
+def _next_page(job: GroupMessageApprovedV1 | FanoutPageV1, *, page: int) -> FanoutPageV1:
     return FanoutPageV1(
         message_id=job.message_id,
         sender_id=job.sender_id,
@@ -124,6 +132,5 @@ def _next_page(job: GroupMessageAcceptedV1 | FanoutPageV1, *, page: int, after: 
         urgent=job.urgent,
         created_at=job.created_at,
         page=page,
-        after=after,
         token=new_id(),
     )

@@ -10,6 +10,10 @@ A push through a group link lands in its subscribers' inboxes, not in its sender
 opens it for the sender all the same, with its `fanout` counters: `recipients` (inbox entries written so
 far), of which `delivered` (on a push way, or in the inbox for weak subscribers and those without a
 verified way), `failed` (every way failed) and `pending`, and `done` once every subscriber has an entry.
+Such a push is checked by moderation before anyone receives it: the sender's view shows `checked` (0
+pending or held for review, 1 rejected, 2 passed) and `moderation` (`verdict`, and its `category` when
+it has one; never the words found). A rejected one answers ret 206 naming the category
+(`moderation_refusal`), the message still shown.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.data import deliveries, fanout_jobs, inbox, messages
+from shared.envelope import ApiError, rejected_by_moderation
 from shared.logs import get_logger
 from shared.store import Document, Store
 from shared.timefmt import iso_ms
@@ -71,10 +76,27 @@ async def _sent_through_group_link(store: Store, user_id: str, message_id: str) 
     own = {"_id": message_id, "messageId": message_id, "createdAt": message["createdAt"], "read": True}
     shown = render(own, message)
     counters = await fanout_counters(store, message_id)
+    checked = messages.check_state(message)
     status = "delivered" if counters["done"] and not counters["pending"] else "pending"
+    if checked == messages.CHECK_REJECTED:
+        status = "rejected"
     shown["delivery"] = {"status": status, "attempts": []}
     shown["fanout"] = counters
+    shown["checked"] = checked
+    if message.get("moderation"):
+        shown["moderation"] = {
+            name: message["moderation"][name]
+            for name in ("verdict", "category")
+            if message["moderation"].get(name) is not None
+        }
     return shown
+
+
+def moderation_refusal(shown: dict[str, Any]) -> ApiError | None:
+    """ret 206 for the sender's view of a message moderation rejected; None for any other view."""
+    if shown.get("checked") != messages.CHECK_REJECTED:
+        return None
+    return rejected_by_moderation(shown.get("moderation", {}).get("category"))
 
 
 async def fanout_counters(store: Store, message_id: str) -> dict[str, Any]:

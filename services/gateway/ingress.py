@@ -210,14 +210,7 @@ class Ingress:
 
 def _accepted_event(message: Document, *, recipient: str) -> AcceptedEvent:
     if message["keyKind"] == group_links.GROUP:
-        return GroupMessageAcceptedV1(
-            message_id=message["_id"],
-            sender_id=message["senderId"],
-            link_id=message["linkId"],
-            topic=message.get("topic"),
-            urgent=message.get("level") == "critical",
-            created_at=message["createdAt"],
-        )
+        return GroupMessageAcceptedV1(**messages.group_push_fields(message))
     return MessageAcceptedV2(
         message_id=message["_id"],
         user_id=recipient,

@@ -6,6 +6,12 @@ extra?, createdAt}`. `senderId` is the user whose key sent it (never the key its
 secrets); `linkId` is the temporary link it came through (the key's non-secret id, `shared.data.keys`),
 by which a link's messages are counted. Each recipient has a small inbox entry pointing at it
 (`shared.data.inbox`).
+
+Third-party content (today: pushes through group links) is checked by the moderation service, which
+records the outcome on the message (the seed's `checked`): `checked` 0 or absent while pending (or held
+for review), 1 rejected, 2 passed, and `moderation: {verdict: pass|reject|review, category?, hits?,
+remote?, checkedAt, by: lexicon|remote|policy|operator}`. A message of the sender's own keys is never
+checked and carries neither.
 """
 
 from __future__ import annotations
@@ -57,9 +63,47 @@ def parse_extra(text: str | None) -> Any:
     return json.loads(text, parse_constant=str) if text else None
 
 
+def group_push_fields(message: Document) -> dict[str, Any]:
+    """What the bus messages about a stored push to a group link carry (`shared.messages.group.GroupPush`)."""
+    return {
+        "message_id": message["_id"],
+        "sender_id": message["senderId"],
+        "link_id": message["linkId"],
+        "topic": message.get("topic"),
+        "urgent": message.get("level") == "critical",
+        "created_at": message["createdAt"],
+    }
+
+
 async def insert(store: Store, message: Document) -> None:
     """Raises `DuplicateKeyError` when a message with this id exists (a retried idempotent send)."""
     await store.collection(COLLECTION).insert_one(message)
+
+
+CHECK_PENDING = 0
+CHECK_REJECTED = 1
+CHECK_PASSED = 2
+
+
+def check_state(message: Document) -> int:
+    """The message's `checked`: 0 pending (absent counts as pending), 1 rejected, 2 passed."""
+    checked = message.get("checked", CHECK_PENDING)
+    return checked if checked in (CHECK_REJECTED, CHECK_PASSED) else CHECK_PENDING
+
+
+async def record_check(
+    store: Store, message_id: str, *, checked: int, moderation: Document, by_operator: bool = False
+) -> bool:
+    """Record the moderation outcome in one update; False when the message is gone or, for a verdict of
+    the service itself, an operator decided the message already: an operator's decision is never
+    overwritten by a check redone later."""
+    if checked not in (CHECK_PENDING, CHECK_REJECTED, CHECK_PASSED):
+        raise ValueError(f"checked must be 0, 1 or 2, not {checked!r}")
+    wanted: dict[str, Any] = {"_id": message_id}
+    if not by_operator:
+        wanted["moderation.by"] = {"$ne": "operator"}
+    update = {"$set": {"checked": checked, "moderation": moderation}}
+    return await store.collection(COLLECTION).update_one(wanted, update) == 1
 
 
 async def get_by_id(store: Store, message_id: str) -> Document | None:

@@ -22,7 +22,7 @@ instead of the batch, and whatever goes wrong while a batch is sent, every calle
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ from shared.store.query import (
     check_projection,
     parse_filter,
     prepare_upsert,
+    validate_batch_size,
     validate_sort,
     validate_update,
     validate_window,
@@ -261,6 +262,25 @@ class MongoCollection:
         with _translate():
             cursor = self._coll.find(filter, fields, sort=_sort(sort), skip=skip, limit=limit)
             return await cursor.to_list()
+
+    async def stream(
+        self, filter: Filter, *, batch_size: int = 500, projection: Projection | None = None
+    ) -> AsyncIterator[list[Document]]:
+        parse_filter(filter)
+        validate_batch_size(batch_size)
+        fields = _projection(projection)
+        # No sort: a server that cannot sort by an index would gather the whole result before answering.
+        cursor = self._coll.find(filter, fields, batch_size=batch_size)
+        try:
+            while True:
+                with _translate():
+                    page = await cursor.to_list(batch_size)
+                if page:
+                    yield page
+                if len(page) < batch_size:
+                    return
+        finally:
+            await cursor.close()
 
     async def count(self, filter: Filter) -> int:
         parse_filter(filter)

@@ -44,7 +44,7 @@ silently; `tests/contract/test_store_contract.py` runs the same suite against bo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -111,6 +111,18 @@ class Collection(Protocol):
         projection: Projection | None = None,
     ) -> list[Document]:
         """`limit=0` means no limit; `projection` lists the top-level fields to return besides `_id`."""
+        ...
+
+    def stream(
+        self, filter: Filter, *, batch_size: int = 500, projection: Projection | None = None
+    ) -> AsyncIterator[list[Document]]:
+        """The documents matching `filter`, each once, in pages of at most `batch_size`, in no promised
+        order, reading the collection once (on MongoDB one cursor, held open while the pages are taken).
+
+        For reading a large set at once, when `scan`'s one query per page costs too much (a server that
+        cannot use an index for a sorted range reads the whole collection for each page). A consumer that
+        may stop for long between pages uses `scan`, which keeps nothing open.
+        """
         ...
 
     async def count(self, filter: Filter) -> int: ...

@@ -286,6 +286,11 @@ def validate_window(skip: int, limit: int) -> None:
             raise QueryError(f"{name} must be a non-negative integer")
 
 
+def validate_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise QueryError("batch_size must be a positive integer")
+
+
 def _conflict(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 

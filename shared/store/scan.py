@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from shared.store.port import Collection, Document, Filter, Projection, QueryError
+from shared.store.port import Collection, Document, Filter, Projection
+from shared.store.query import validate_batch_size
 
 
 async def scan(
@@ -25,8 +26,7 @@ async def scan(
     projection: Projection | None = None,
 ) -> AsyncIterator[list[Document]]:
     """Yield the documents matching `filter` in pages of at most `batch_size`, in `_id` order."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise QueryError("batch_size must be a positive integer")
+    validate_batch_size(batch_size)
     page_filter: Filter = filter
     while True:
         page = await collection.find(page_filter, sort=[("_id", 1)], limit=batch_size, projection=projection)

@@ -16,7 +16,7 @@ import asyncio
 import json
 import sqlite3
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +49,7 @@ from shared.store.query import (
     validate_update,
     validate_window,
 )
+from shared.store.scan import scan
 from shared.store.sqlite_reader import SqliteReader
 from shared.store.sqlite_worker import SqliteWorker
 
@@ -235,6 +236,12 @@ class SqliteCollection:
             return [project(_load(text), names) for _, text in rows]
 
         return await self._read(filter, run, [])
+
+    def stream(
+        self, filter: Filter, *, batch_size: int = 500, projection: Projection | None = None
+    ) -> AsyncIterator[list[Document]]:
+        # SQLite reads a range of the primary key cheaply: `scan`'s pages are as fast as one pass here.
+        return scan(self, filter, batch_size=batch_size, projection=projection)
 
     async def count(self, filter: Filter) -> int:
         def run(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:

@@ -161,6 +161,23 @@ async def test_scan_sees_writes_ahead_of_its_position_only(coll: Collection) -> 
     assert rest == expected  # behind the position (k05, k12a): never; ahead (k50): yes; nothing twice
 
 
+async def test_stream_gives_every_match_once_in_pages(coll: Collection) -> None:
+    wanted = [{"_id": f"w{i:04}", "kind": "wanted", "i": i, "pad": "x"} for i in range(1_234)]
+    others = [{"_id": f"w{i:04}x", "kind": "other"} for i in range(0, 1_234, 7)]
+    await coll.insert_many(wanted + others)
+    pages = [page async for page in coll.stream({"kind": "wanted"}, batch_size=500, projection=["i"])]
+    assert sorted(len(page) for page in pages) == [234, 500, 500]
+    streamed = sorted((doc for page in pages for doc in page), key=lambda doc: str(doc["_id"]))
+    assert streamed == [{"_id": doc["_id"], "i": doc["i"]} for doc in wanted]
+    exact = [page async for page in coll.stream({"kind": "other"}, batch_size=len(others))]
+    assert [len(page) for page in exact] == [len(others)]  # a full last page ends the stream too
+    assert [page async for page in coll.stream({"kind": "none"})] == []
+    with pytest.raises(QueryError):
+        await anext(coll.stream({}, batch_size=0))
+    with pytest.raises(QueryError):
+        await anext(coll.stream({"$where": "1"}))
+
+
 async def test_regex_has_no_catastrophic_backtracking(coll: Collection) -> None:
     await coll.insert_many([{"_id": "evil", "t": "a" * 40 + "b"}, {"_id": "fine", "t": "aaa"}])
     # a backtracking engine needs 2**40 steps for the first document

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -35,6 +35,7 @@ from pydantic import SecretStr, ValidationError
 
 from igot.cli import build_parser
 from igot.runtime import SERVICE_NAMES, create_app
+from services.moderation.lexicon import DEFAULT_LEXICON, Lexicon
 from shared.settings import Settings
 from shared.topology import DELIVERY_WAYS
 
@@ -43,6 +44,7 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
 CADDYFILE = ROOT / "deploy" / "compose" / "Caddyfile"
 DOCKERFILE = ROOT / "Dockerfile"
+DEFAULT_LEXICON_TEXT = (ROOT / "services" / "moderation" / DEFAULT_LEXICON).read_text(encoding="utf-8")
 KUBERNETES_VERSION = "1.30"
 HTTP_PORT = 8080
 
@@ -323,14 +325,15 @@ def test_compose_services_wait_for_infrastructure_and_migration() -> None:
 
 
 SETTINGS = set(Settings.model_fields)
+SETTINGS_CONFIGMAP = "igot-config"
 SECRET_SETTINGS = {
     f"IGOT_{name.upper()}" for name, field in Settings.model_fields.items() if field.annotation is SecretStr
 }
 
 
 def _configmap() -> dict[str, str]:
-    (configmap,) = _of_kind("ConfigMap")
-    return dict(configmap.doc["data"])
+    """The settings every process gets (the other ConfigMap holds the moderation lexicon)."""
+    return dict(_one("ConfigMap", SETTINGS_CONFIGMAP)["data"])
 
 
 def _secret() -> dict[str, str]:
@@ -507,9 +510,10 @@ def test_autoscaler_scales_a_deployment_on_cpu(manifest: Manifest) -> None:
     assert manifest.doc["spec"]["minReplicas"] >= 1
 
 
-def test_gateway_and_dispatcher_autoscale() -> None:
+def test_every_service_but_auth_autoscales() -> None:
+    """auth runs one replica: it needs little. Every other service, and each channel, scales on CPU."""
     scaled = {m.doc["spec"]["scaleTargetRef"]["name"] for m in _of_kind("HorizontalPodAutoscaler")}
-    for role in ("gateway", "dispatcher", "fanout", *CHANNEL_ROLES):
+    for role in (*(name for name in SERVICE_NAMES if name != "auth"), *CHANNEL_ROLES):
         assert _deployment_serving(role).name in scaled, role
 
 
@@ -519,6 +523,36 @@ def test_every_deployment_has_a_disruption_budget() -> None:
         labels = manifest.doc["spec"]["template"]["metadata"]["labels"]
         matching = [b for b in budgets if _selects(b, labels)]
         assert len(matching) == 1, f"{manifest}: {len(matching)} PodDisruptionBudgets"
+
+
+# -- moderation lexicon ----------------------------------------------------------------------------------
+
+
+LEXICON_CONFIGMAP = "igot-moderation-lexicon"
+
+
+def test_moderation_reads_its_lexicon_from_the_configmap(tmp_path: Path) -> None:
+    """The lexicon ConfigMap is mounted as a directory where IGOT_MODERATION_LEXICON points (a subPath
+    mount is never updated, so a changed list would not reach running pods), and the list it ships loads
+    as the service loads it and holds at least the words of the image's own list."""
+    manifest = _deployment_serving("moderation")
+    container = _container(manifest)
+    env = {item["name"]: str(item.get("value", "")) for item in container.get("env", [])}
+    path = PurePosixPath(env["IGOT_MODERATION_LEXICON"])
+    (mount,) = [m for m in container["volumeMounts"] if PurePosixPath(m["mountPath"]) == path.parent]
+    assert "subPath" not in mount and mount.get("readOnly") is True, mount
+    volumes = {v["name"]: v for v in manifest.doc["spec"]["template"]["spec"]["volumes"]}
+    source = volumes[mount["name"]]["configMap"]
+    assert source["name"] == LEXICON_CONFIGMAP and "items" not in source, source
+    data = _one("ConfigMap", LEXICON_CONFIGMAP)["data"]
+    assert set(data) == {path.name}
+    shipped = tmp_path / path.name
+    shipped.write_text(data[path.name], encoding="utf-8")
+    deployed = Lexicon.load(shipped)
+    sample = [line.split("\t")[0] for line in DEFAULT_LEXICON_TEXT.splitlines() if "\t" in line]
+    assert sample
+    for word in sample:
+        assert deployed.first_hit(word) is not None, f"{word!r} of the image's list is not in the ConfigMap"
 
 
 # -- routing ---------------------------------------------------------------------------------------------

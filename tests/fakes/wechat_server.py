@@ -4,13 +4,21 @@ calling the account's callback when a user scans a QR code.
 Endpoints (WeChat's paths and JSON): `POST /cgi-bin/stable_token` (normal mode answers the token in
 force, `force_refresh` a new one; a wrong appid or secret is errcode 40013 / 40125),
 `POST /cgi-bin/qrcode/create` (`QR_STR_SCENE`), `GET /cgi-bin/showqrcode?ticket=` (a PNG),
-`POST /cgi-bin/message/template/send`. A call with an unknown token answers 40001, with an expired one
-42001 (`expire_tokens()` makes every token issued so far expire early; `revoke_tokens()` makes them refused
-with 40001 while normal mode still hands them out, so that only a forced renewal helps).
+`POST /cgi-bin/message/template/send`, and the mini program's text check `POST /wxa/msg_sec_check`. A
+call with an unknown token answers 40001, with an expired one 42001 (`expire_tokens()` makes every token
+issued so far expire early; `revoke_tokens()` makes them refused with 40001 while normal mode still hands
+them out, so that only a forced renewal helps).
 
 Template sends answer from the script, then `otherwise`: an errcode (0 sends; -1, 40003, 43004, 45009,
 45047, …), `HTTP_500` for a server error, or `HANG` (held until `release()`). A follower who does not
 follow (`followers` given and the openid not in it) gets 43004 whatever the script says.
+
+Text checks are refused as WeChat refuses them: version 1's answer without version 2 (87014 for
+risky content), a scene outside 1..4 (40129), no content or openid (44002), content over 2,500
+characters (47001), an openid not in `visitors` (when given) 61010, its user not having opened the mini
+program lately. Others answer from the same script: 0 gives the verdict (version 2's `result` and
+`detail`: the most severe of the `verdicts` whose word the content or title holds, else pass with label
+100), an errcode answers that error, `HTTP_500`, `HANG`, or `GARBAGE` (HTTP 200, a body that is not JSON).
 
 `scan(openid, scene, subscribe=...)` posts the event WeChat posts when someone scans a QR code (a
 `subscribe` with `qrscene_<scene>` for a new follower, `SCAN` for one who follows), signed with the
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import secrets
 import sys
 import time
@@ -40,12 +49,15 @@ from aiohttp import web
 from shared.wechat.callback import event_xml, signature_of
 from tests.fakes.scripted import HANG, Answer, ScriptedServer
 
-__all__ = ["APPID", "HANG", "HTTP_500", "SECRET", "TOKEN", "WeChatServer"]
+__all__ = ["APPID", "GARBAGE", "HANG", "HTTP_500", "SECRET", "TOKEN", "WeChatServer"]
 
 APPID = "wx0123456789abcdef"
 SECRET = "fake-wechat-secret-0123456789abcdef"
 TOKEN = "fake-callback-token"
 HTTP_500 = "http-500"
+GARBAGE = "garbage"
+MAX_CHECKED = 2500
+SEVERITY = {"pass": 0, "review": 1, "risky": 2}
 TOKEN_SECONDS = 7200
 
 
@@ -71,6 +83,13 @@ class TemplateSend:
 
 
 @dataclass
+class SecCheck:
+    access_token: str
+    body: dict[str, Any]
+    raw: bytes  # as sent: WeChat reads non-ASCII text as UTF-8, not as \u escapes
+
+
+@dataclass
 class CallbackAnswer:
     status: int
     text: str
@@ -81,6 +100,7 @@ class Calls:
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     qrcodes: list[QrCode] = field(default_factory=list)
     sends: list[TemplateSend] = field(default_factory=list)
+    sec_checks: list[SecCheck] = field(default_factory=list)
 
 
 class WeChatServer(ScriptedServer):
@@ -94,6 +114,8 @@ class WeChatServer(ScriptedServer):
         followers: set[str] | None = None,
         script: list[Answer] | None = None,
         otherwise: Answer = 0,
+        verdicts: dict[str, tuple[str, int]] | None = None,
+        visitors: set[str] | None = None,
     ) -> None:
         super().__init__(script=script, otherwise=otherwise)
         self.appid = appid
@@ -101,6 +123,9 @@ class WeChatServer(ScriptedServer):
         self.callback_url = callback_url
         self.callback_token = callback_token
         self.followers = followers
+        # Text checks: a word the content holds → (suggest, label); openids who opened the mini program.
+        self.verdicts = dict(verdicts or {})
+        self.visitors = visitors
         self.calls = Calls()
         self.issued: list[Issued] = []
 
@@ -130,6 +155,7 @@ class WeChatServer(ScriptedServer):
         app.router.add_post("/cgi-bin/qrcode/create", self._qrcode_create)
         app.router.add_get("/cgi-bin/showqrcode", self._showqrcode)
         app.router.add_post("/cgi-bin/message/template/send", self._template_send)
+        app.router.add_post("/wxa/msg_sec_check", self._msg_sec_check)
         app.router.add_get("/fake/scan", self._fake_scan)
 
     # WeChat's side of the callback.
@@ -236,6 +262,53 @@ class WeChatServer(ScriptedServer):
         if code != 0:
             return _error(code, "scripted")
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.calls.sends)})
+
+    async def _msg_sec_check(self, request: web.Request) -> web.Response:
+        refused = self._token_error(request)
+        if refused is not None:
+            return refused
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(47001, "data format error")
+        self.calls.sec_checks.append(SecCheck(request.query["access_token"], body, raw))
+        content, openid, title = body.get("content"), body.get("openid"), body.get("title")
+        if not isinstance(content, str) or not content:
+            return _error(44002, "empty post data")
+        if len(content) > MAX_CHECKED:
+            return _error(47001, "data format error")
+        suggest, label = self._verdict_on(f"{content}\n{title if isinstance(title, str) else ''}")
+        if body.get("version") != 2:
+            return _error(87014, "risky content") if suggest == "risky" else _error(0, "ok")
+        if body.get("scene") not in (1, 2, 3, 4):
+            return _error(40129, "invalid scene")
+        if not isinstance(openid, str) or not openid:
+            return _error(44002, "empty post data")
+        if self.visitors is not None and openid not in self.visitors:
+            return _error(61010, "code is expired")
+        answer = await self.next_answer()
+        if answer == HTTP_500:
+            return web.Response(status=500, text="Internal Server Error")
+        if answer == GARBAGE:
+            return web.Response(text="<html>upstream busy</html>", content_type="text/html")
+        if int(answer) != 0:
+            return _error(int(answer), "scripted")
+        model = {"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}
+        answered = {
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"suggest": suggest, "label": label},
+            "detail": [model, {"strategy": "keyword", "errcode": 0}],
+            "trace_id": secrets.token_hex(12),
+        }
+        return web.json_response(answered)
+
+    def _verdict_on(self, text: str) -> tuple[str, int]:
+        found = [verdict for word, verdict in self.verdicts.items() if word in text]
+        return max(found, key=lambda verdict: SEVERITY[verdict[0]], default=("pass", 100))
 
     async def _fake_scan(self, request: web.Request) -> web.Response:
         """Plays a scan of a QR code this server made (for trying iGot by hand)."""

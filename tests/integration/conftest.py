@@ -47,8 +47,8 @@ async def start_standalone(workdir: Path, **settings: str) -> Deployment:
 async def start_distributed(
     workdir: Path, amqp_url: str, mongo_url: str, namespace: str, **settings: str
 ) -> Deployment:
-    """`igot serve auth|dispatcher|fanout|gateway` on RabbitMQ and MongoDB; `settings` on top of the
-    suite's. The gateway is started last (tests that stop it take the last process)."""
+    """`igot serve auth|dispatcher|fanout|moderation|gateway` on RabbitMQ and MongoDB; `settings` on top
+    of the suite's. The gateway is started last (tests that stop it take the last process)."""
     env = base_env(
         workdir,
         **{
@@ -60,7 +60,7 @@ async def start_distributed(
     )
     deployment = Deployment(env=env, gateway_url="", auth_url="", workdir=workdir)
     deployment.cli("migrate")
-    for service in ("auth", "dispatcher", "fanout", "gateway"):
+    for service in ("auth", "dispatcher", "fanout", "moderation", "gateway"):
         process = start(service, ["serve", service], env, workdir, free_port())
         deployment.processes.append(process)
     for process in deployment.processes:

@@ -24,6 +24,7 @@ from services.auth.account_lifecycle import (
 from services.auth.data import deletion_codes, login_codes, signin_codes, users, verifications
 from shared.bus import Bus
 from shared.data import (
+    complaints,
     deliveries,
     group_links,
     inbox,
@@ -248,6 +249,22 @@ async def seed_account(store: Store, email: str, *, messages_count: int) -> dict
     )
     await group_links.ensure_topic(store, link_id, "weather", now=now)
     await subscriptions.subscribe(store, link_id, user.id, strong=True, topics=[], now=now)
+    # A complaint the account made about someone else's link.
+    other_link = "other-link-" + user.id
+    await complaints.insert_if_absent(
+        store,
+        complaints.Complaint(
+            message_id=new_id(),
+            user_id=user.id,
+            sender_ref=complaints.group_sender_ref(other_link),
+            key_kind="group",
+            sender_id=new_id(),
+            link_id=other_link,
+            reason="spam",
+            created_at=now,
+        ),
+    )
+    await complaints.note_complainer(store, complaints.group_sender_ref(other_link), user.id, now=now)
     return {"id": user.id, "email": email}
 
 
@@ -266,6 +283,8 @@ async def traces(store: Store, user_id: str, email: str) -> dict[str, int]:
             verifications.SENDS,
             deletion_codes.COLLECTION,
             deletion_codes.TRIES,
+            complaints.COLLECTION,
+            complaints.COMPLAINERS,
         )
     }
     counted["messages"] = await store.collection(messages.COLLECTION).count({"senderId": user_id})

@@ -1,0 +1,1 @@
+"""The moderation service: checks third-party push content before it is delivered."""

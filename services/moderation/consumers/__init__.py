@@ -1,0 +1,1 @@
+"""The moderation service's bus handlers: thin, each takes one validated bus message."""
