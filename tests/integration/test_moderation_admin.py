@@ -10,7 +10,6 @@ mistakes get clear errors and exit codes, never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,34 +22,15 @@ from shared.data import messages, moderation_reviews
 from shared.data.moderation_reviews import review_id
 from tests.fakes.wechat_server import APPID, SECRET, WeChatServer
 from tests.integration.conftest import deployed
-from tests.integration.processes import IGOT, Deployment, base_env
+from tests.integration.processes import Deployment, base_env
+from tests.integration.test_admin_cli import run_cli
 from tests.integration.test_complaints import complain, group_link, pushed_to
 from tests.integration.test_fanout import User, new_user, push
+from tests.integration.test_moderation import write_atomically
 from tests.waiting import eventually
 
 LEXICON = "# words the operator's tests reject\nbadword\tillegal\n"
 HELD = "maybe \u202etomorrow"  # the fake checker wants a person to see "maybe"; U+202E reorders text
-
-
-def run_cli(env: dict[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command as an operator runs it from a script: no terminal on stdin."""
-    return subprocess.run(
-        [*IGOT, *args],
-        env=env,
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """As an editor saves: the new file replaces the old in one rename."""
-    staged = path.with_suffix(".staged")
-    staged.write_text(text)
-    os.replace(staged, path)
 
 
 @pytest.fixture
