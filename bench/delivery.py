@@ -35,7 +35,6 @@ from aiohttp import web
 from bench.load import STAMP_MARK, percentile
 from bench.run import (
     BENCH_EMAIL,
-    ROOT,
     STARTERS,
     ModeFailed,
     Options,
@@ -283,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": results,
     }
-    sys.stdout.write(table(results))
-    path = write_report(report, prefix="delivery-")
-    sys.stdout.write(f"results: {path.relative_to(ROOT)} (also bench/results/delivery-latest.json)\n")
+    write_report(report, table(results), prefix="delivery-")
     # A run that could not measure fails; a slow drain is a figure, reported, not a failure.
     failed = [name for name, figures in results.items() if figures.get("status") != "ok"]
     return 1 if failed else 0

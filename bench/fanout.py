@@ -35,7 +35,6 @@ import aiohttp
 
 from bench.run import (
     BENCH_EMAIL,
-    ROOT,
     STARTERS,
     ModeFailed,
     Options,
@@ -321,9 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": results,
     }
-    sys.stdout.write(table(results))
-    path = write_report(report, prefix="fanout-")
-    sys.stdout.write(f"results: {path.relative_to(ROOT)} (also bench/results/fanout-latest.json)\n")
+    write_report(report, table(results), prefix="fanout-")
     failed = [mode for mode, figures in results.items() if figures.get("status") != "ok"]
     return 1 if failed else 0
 

@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import opencc
 
-from bench.run import ROOT, machine_facts, note, positive, write_report
+from bench.run import machine_facts, note, positive, write_report
 from services.moderation import normalise as normalisation
 from services.moderation.lexicon import Hit, Lexicon
 
@@ -327,9 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(options)
     machine["load_average_at_end"] = list(os.getloadavg())
     report = {"machine": machine, **report}
-    sys.stdout.write(table(report))
-    path = write_report(report, prefix="moderation-")
-    sys.stdout.write(f"results: {path.relative_to(ROOT)} (also bench/results/moderation-latest.json)\n")
+    write_report(report, table(report), prefix="moderation-")
     return 0
 
 

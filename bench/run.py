@@ -491,15 +491,18 @@ def _notes(results: dict[str, dict[str, Any]]) -> list[str]:
     return notes
 
 
-def write_report(report: dict[str, Any], *, prefix: str = "") -> Path:
-    """`bench/results/<prefix><UTC time>.json`, and the same as `<prefix>latest.json`."""
+def write_report(report: dict[str, Any], table_text: str, *, prefix: str = "") -> None:
+    """Print the table, then write `bench/results/<prefix><UTC time>.json` and the same as
+    `<prefix>latest.json`, and say where."""
+    sys.stdout.write(table_text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(report, indent=2) + "\n"
     path = RESULTS_DIR / f"{prefix}{stamp}.json"
     path.write_text(text)
-    (RESULTS_DIR / f"{prefix}latest.json").write_text(text)
-    return path
+    latest = RESULTS_DIR / f"{prefix}latest.json"
+    latest.write_text(text)
+    sys.stdout.write(f"results: {path.relative_to(ROOT)} (also {latest.relative_to(ROOT)})\n")
 
 
 # -- command line ---------------------------------------------------------------------------------------
@@ -570,9 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "modes": results,
     }
-    sys.stdout.write(_table(results))
-    path = write_report(report)
-    sys.stdout.write(f"results: {path.relative_to(ROOT)} (also bench/results/latest.json)\n")
+    write_report(report, _table(results))
     failed = [mode for mode, figures in results.items() if figures.get("status") != "ok"]
     not_drained = [
         mode
